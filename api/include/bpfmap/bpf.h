@@ -1,0 +1,46 @@
+/* bpfmap: the kernel's BPF map API, in user space, over shared memory.
+ *
+ * Call bpf() exactly as you would call the bpf(2) system call, with the kernel's own
+ * union bpf_attr from <linux/bpf.h>. It returns what the kernel returns (a new fd for
+ * BPF_MAP_CREATE, BPF_OBJ_GET and BPF_MAP_GET_FD_BY_ID; 0 for the other commands) or -1 with
+ * errno set to the kernel's errno for the same mistake.
+ *
+ * Maps live in shared-memory segments under a root folder: $BPFMAP_ROOT, by default
+ * /dev/shm/bpfmap. Any process of the same user reaches a map by its pin (BPF_OBJ_GET), by its
+ * id (BPF_MAP_GET_FD_BY_ID), by an fd received over a unix socket, or by inheriting it across
+ * fork(). A map fd is a real file descriptor; close() releases it, and the last close of an
+ * unpinned map destroys it.
+ *
+ * Supported map types: BPF_MAP_TYPE_HASH (with or without BPF_F_NO_PREALLOC), BPF_MAP_TYPE_ARRAY.
+ * Supported commands: BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
+ * BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_AND_DELETE_ELEM, BPF_MAP_FREEZE,
+ * BPF_OBJ_PIN, BPF_OBJ_GET, BPF_MAP_GET_NEXT_ID, BPF_MAP_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD.
+ * Every other command (programs, links, BTF, batches, ...) fails with EINVAL, as the kernel
+ * does for a command it does not know, and changes nothing. Other map types fail at
+ * BPF_MAP_CREATE with EINVAL.
+ */
+#ifndef BPFMAP_BPF_H
+#define BPFMAP_BPF_H
+
+#include <linux/bpf.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The bpf(2) system call, served in user space. */
+int bpf(int cmd, union bpf_attr *attr, unsigned int size);
+
+/* Removes a pin made with BPF_OBJ_PIN (like unlink(2) on bpffs) and, if no process holds an
+ * fd to the map any more, destroys it at once. Removing a pin with rm(1) works too; the map
+ * is then destroyed the next time any process uses the library. Returns 0 or -1 with errno. */
+int bpfmap_unpin(const char *path);
+
+/* The root folder this process uses ($BPFMAP_ROOT or the default), read once on first use. */
+const char *bpfmap_root(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BPFMAP_BPF_H */

@@ -1,0 +1,1 @@
+namespace bpfmap::shm {}

@@ -1,0 +1,198 @@
+#include "test_support.hpp"
+
+#include <bpfmap/bpf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+namespace bpfmap::test {
+
+namespace {
+std::string g_test_root;
+bool g_kernel_required = false;
+}  // namespace
+
+std::map<std::string, ChildMain>& child_roles() {
+    static std::map<std::string, ChildMain> roles;
+    return roles;
+}
+void set_test_root(std::string root) { g_test_root = std::move(root); }
+const std::string& test_root() { return g_test_root; }
+
+ChildRegistrar::ChildRegistrar(const char* role, ChildMain fn) { child_roles()[role] = std::move(fn); }
+KernelRequirement::KernelRequirement() { g_kernel_required = true; }
+bool kernel_required() { return g_kernel_required; }
+
+int kernel_bpf(int cmd, union bpf_attr* attr, unsigned int size) {
+    return static_cast<int>(syscall(__NR_bpf, cmd, attr, size));
+}
+
+bool kernel_bpf_available() {
+    static const bool available = [] {
+        union bpf_attr a;
+        std::memset(&a, 0, sizeof a);
+        a.map_type = BPF_MAP_TYPE_ARRAY;
+        a.key_size = 4;
+        a.value_size = 4;
+        a.max_entries = 1;
+        int fd = kernel_bpf(BPF_MAP_CREATE, &a, sizeof a);
+        if (fd < 0) return false;
+        ::close(fd);
+        return true;
+    }();
+    return available;
+}
+
+Child& Child::operator=(Child&& o) noexcept {
+    if (this != &o) {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        pid_ = o.pid_;
+        o.pid_ = -1;
+    }
+    return *this;
+}
+
+Child::~Child() {
+    if (pid_ > 0) {
+        ::kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+}
+
+int Child::wait() {
+    if (pid_ <= 0) throw std::logic_error("wait on no child");
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0) {
+        if (errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + strerror(errno));
+    }
+    pid_ = -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+void Child::kill(int sig) {
+    if (pid_ > 0) ::kill(pid_, sig);
+}
+
+Child spawn_child(const std::string& role, const std::vector<std::string>& args,
+                  const std::vector<int>& keep_fds) {
+    std::vector<std::string> argv_s = {"/proc/self/exe", "--bpfmap-child", role};
+    argv_s.insert(argv_s.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : argv_s) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + strerror(errno));
+    if (pid == 0) {
+        for (int fd : keep_fds) {
+            int fl = fcntl(fd, F_GETFD);
+            if (fl >= 0) fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+        }
+        execv("/proc/self/exe", argv.data());
+        _exit(127);
+    }
+    return Child(pid);
+}
+
+SyncPipe::SyncPipe() {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+    rd = p[0];
+    wr = p[1];
+}
+SyncPipe::~SyncPipe() {
+    if (rd >= 0) ::close(rd);
+    if (wr >= 0) ::close(wr);
+}
+void SyncPipe::signal() {
+    char c = 1;
+    while (::write(wr, &c, 1) < 0 && errno == EINTR) {
+    }
+}
+bool SyncPipe::wait_ready() {
+    char c;
+    ssize_t n;
+    while ((n = ::read(rd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    return n == 1;
+}
+
+static inline __u64 ptr(const void* p) { return reinterpret_cast<__u64>(p); }
+
+int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
+               unsigned flags, const char* name) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.map_type = type;
+    a.key_size = key_size;
+    a.value_size = value_size;
+    a.max_entries = max_entries;
+    a.map_flags = flags;
+    if (name) std::strncpy(a.map_name, name, sizeof a.map_name - 1);
+    return bpf(BPF_MAP_CREATE, &a, sizeof a);
+}
+
+int map_update(int fd, const void* key, const void* value, unsigned long long flags) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.map_fd = static_cast<__u32>(fd);
+    a.key = ptr(key);
+    a.value = ptr(value);
+    a.flags = flags;
+    return bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof a);
+}
+
+int map_lookup(int fd, const void* key, void* value) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.map_fd = static_cast<__u32>(fd);
+    a.key = ptr(key);
+    a.value = ptr(value);
+    return bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof a);
+}
+
+int map_delete(int fd, const void* key) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.map_fd = static_cast<__u32>(fd);
+    a.key = ptr(key);
+    return bpf(BPF_MAP_DELETE_ELEM, &a, sizeof a);
+}
+
+int map_get_next_key(int fd, const void* key, void* next_key) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.map_fd = static_cast<__u32>(fd);
+    a.key = ptr(key);
+    a.next_key = ptr(next_key);
+    return bpf(BPF_MAP_GET_NEXT_KEY, &a, sizeof a);
+}
+
+int obj_pin(int fd, const std::string& path) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.pathname = ptr(path.c_str());
+    a.bpf_fd = static_cast<__u32>(fd);
+    return bpf(BPF_OBJ_PIN, &a, sizeof a);
+}
+
+int obj_get(const std::string& path, unsigned flags) {
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.pathname = ptr(path.c_str());
+    a.file_flags = flags;
+    return bpf(BPF_OBJ_GET, &a, sizeof a);
+}
+
+}  // namespace bpfmap::test
