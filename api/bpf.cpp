@@ -1,9 +1,90 @@
-// TEMPORARY placeholder while the core is written; replaced in the same session.
+// The bpf() entry point: the kernel's size and attr rules (kernel/bpf/syscall.c, __sys_bpf),
+// then a table of command handlers. Nothing here knows a map type.
 #include <bpfmap/bpf.h>
+
 #include <cerrno>
-extern "C" __attribute__((visibility("default"))) int bpf(int, union bpf_attr*, unsigned int) {
-    errno = ENOSYS;
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include "api/attr.hpp"
+#include "api/commands.hpp"
+#include "shm/log.hpp"
+
+namespace bpfmap::api {
+namespace {
+
+constexpr unsigned kMaxAttrSize = 4096;  // PAGE_SIZE: larger is E2BIG even if all zero
+
+struct CommandTable {
+    CommandHandler handlers[64] = {};
+    constexpr CommandTable() {
+        handlers[BPF_MAP_CREATE] = cmd_map_create;
+        handlers[BPF_MAP_LOOKUP_ELEM] = cmd_map_lookup_elem;
+        handlers[BPF_MAP_UPDATE_ELEM] = cmd_map_update_elem;
+        handlers[BPF_MAP_DELETE_ELEM] = cmd_map_delete_elem;
+        handlers[BPF_MAP_GET_NEXT_KEY] = cmd_map_get_next_key;
+        handlers[BPF_MAP_LOOKUP_AND_DELETE_ELEM] = cmd_map_lookup_and_delete_elem;
+        handlers[BPF_MAP_FREEZE] = cmd_map_freeze;
+        handlers[BPF_OBJ_PIN] = cmd_obj_pin;
+        handlers[BPF_OBJ_GET] = cmd_obj_get;
+        handlers[BPF_MAP_GET_NEXT_ID] = cmd_map_get_next_id;
+        handlers[BPF_MAP_GET_FD_BY_ID] = cmd_map_get_fd_by_id;
+        handlers[BPF_OBJ_GET_INFO_BY_FD] = cmd_obj_get_info_by_fd;
+    }
+};
+constexpr CommandTable kCommands;
+
+int unsupported(int cmd) {
+    // Programs, links, BTF, batches...: bpfmap serves maps only. The kernel's answer to a
+    // command it does not know is EINVAL; ours is the same, with one log line per command.
+    static std::atomic<uint64_t> logged{0};
+    const uint64_t bit = cmd >= 0 && cmd < 64 ? uint64_t{1} << cmd : 0;
+    if (bit && !(logged.fetch_or(bit) & bit))
+        shm::log().info("bpf command {} is not supported by bpfmap (map commands only): EINVAL",
+                        cmd);
+    return -EINVAL;
+}
+
+int fail(int err) {
+    errno = err;
     return -1;
 }
-extern "C" __attribute__((visibility("default"))) int bpfmap_unpin(const char*) { errno = ENOSYS; return -1; }
-extern "C" __attribute__((visibility("default"))) const char* bpfmap_root(void) { return "/dev/shm/bpfmap"; }
+
+}  // namespace
+}  // namespace bpfmap::api
+
+extern "C" __attribute__((visibility("default"))) int bpf(int cmd, union bpf_attr* uattr,
+                                                          unsigned int size) {
+    using namespace bpfmap::api;
+    if (size > kMaxAttrSize) return fail(E2BIG);
+    union bpf_attr local;
+    const union bpf_attr* a;
+    if (size >= sizeof(union bpf_attr)) [[likely]] {
+        if (!uattr) return fail(EFAULT);
+        // Bytes past the union this library knows must be zero (bpf_check_uarg_tail_zero).
+        const auto* p = reinterpret_cast<const unsigned char*>(uattr);
+        for (unsigned i = sizeof(union bpf_attr); i < size; ++i)
+            if (p[i]) return fail(E2BIG);
+        a = uattr;  // read in place: no copy on the hot path
+    } else {
+        std::memset(&local, 0, sizeof local);  // a short attr is zero-extended
+        if (size) {
+            if (!uattr) return fail(EFAULT);
+            std::memcpy(&local, uattr, size);
+        }
+        a = &local;
+    }
+    CommandHandler h = cmd >= 0 && cmd < 64 ? kCommands.handlers[cmd] : nullptr;
+    int rc;
+    try {
+        rc = h ? h(*a, uattr) : unsupported(cmd);
+    } catch (const std::bad_alloc&) {
+        rc = -ENOMEM;
+    } catch (const std::exception& e) {
+        bpfmap::shm::log().error("bpf command {} failed: {}", cmd, e.what());
+        rc = -EINVAL;
+    }
+    if (rc < 0) return fail(-rc);
+    return rc;
+}

@@ -29,15 +29,20 @@ extern "C" {
 #endif
 
 /* The bpf(2) system call, served in user space. */
-int bpf(int cmd, union bpf_attr *attr, unsigned int size);
+int bpf(int cmd, union bpf_attr* attr, unsigned int size);
 
 /* Removes a pin made with BPF_OBJ_PIN (like unlink(2) on bpffs) and, if no process holds an
  * fd to the map any more, destroys it at once. Removing a pin with rm(1) works too; the map
  * is then destroyed the next time any process uses the library. Returns 0 or -1 with errno. */
-int bpfmap_unpin(const char *path);
+int bpfmap_unpin(const char* path);
+
+/* File mode for the segment files of maps this process creates from now on (default 0600:
+ * the owner's processes only). 0660 lets the owner's group share them too. Returns the
+ * previous mode. */
+unsigned bpfmap_set_create_mode(unsigned mode);
 
 /* The root folder this process uses ($BPFMAP_ROOT or the default), read once on first use. */
-const char *bpfmap_root(void);
+const char* bpfmap_root(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,36 @@
+// Helpers for reading union bpf_attr the way the kernel's syscall.c does.
+#pragma once
+
+#include <linux/bpf.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace bpfmap::api {
+
+// Offset just past `field`: the kernel's CHECK_ATTR(CMD) end for a command whose last field it
+// is. Every byte from there to the end of the union must be zero, else EINVAL.
+#define BPFMAP_ATTR_END(field) \
+    (offsetof(union bpf_attr, field) + sizeof(static_cast<union bpf_attr*>(nullptr)->field))
+
+inline bool attr_tail_zero(const union bpf_attr& a, size_t from) {
+    const auto* p = reinterpret_cast<const unsigned char*>(&a);
+    uint64_t acc = 0;
+    size_t i = from;
+    for (; i < sizeof(union bpf_attr) && (i & 7); ++i) acc |= p[i];
+    for (; i + 8 <= sizeof(union bpf_attr); i += 8) {
+        uint64_t w;
+        std::memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < sizeof(union bpf_attr); ++i) acc |= p[i];
+    return acc == 0;
+}
+
+template <typename T = void>
+inline T* user_ptr(uint64_t v) {
+    return reinterpret_cast<T*>(static_cast<uintptr_t>(v));
+}
+
+}  // namespace bpfmap::api

@@ -1,0 +1,66 @@
+// The library's own C functions beside bpf(): bpfmap_unpin, bpfmap_root, bpfmap_set_create_mode,
+// and the test hook.
+#include <bpfmap/bpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "api/context.hpp"
+#include "api/internal/test_hooks.h"
+#include "shm/segment_format.hpp"
+#include "shm/test_hooks.hpp"
+
+namespace bpfmap::shm {
+std::atomic<CrashHook> g_crash_hook{nullptr};
+}
+
+extern "C" {
+
+__attribute__((visibility("default"))) int bpfmap_unpin(const char* path) {
+    if (!path) {
+        errno = EFAULT;
+        return -1;
+    }
+    int err;
+    bpfmap::shm::Store* st = bpfmap::api::store(err);
+    if (!st) {
+        errno = err;
+        return -1;
+    }
+    if (int rc = st->check_get_path(path); rc != 0) {
+        errno = rc == -EACCES ? EPERM : -rc;
+        return -1;
+    }
+    bpfmap::shm::SegmentHeader h{};
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const bool ok = pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) &&
+                    h.magic == bpfmap::shm::kSegmentMagic;
+    ::close(fd);
+    if (!ok) {
+        errno = EINVAL;  // not a pin of a map
+        return -1;
+    }
+    if (::unlink(path) != 0) return -1;
+    st->try_destroy(h.map_id);
+    return 0;
+}
+
+__attribute__((visibility("default"))) const char* bpfmap_root(void) {
+    int err;
+    if (bpfmap::shm::Store* st = bpfmap::api::store(err)) return st->root().c_str();
+    const char* env = std::getenv("BPFMAP_ROOT");
+    return env && *env ? env : "/dev/shm/bpfmap";
+}
+
+__attribute__((visibility("default"))) unsigned bpfmap_set_create_mode(unsigned mode) {
+    return bpfmap::api::g_create_mode.exchange(mode & 0666);
+}
+
+__attribute__((visibility("default"))) void bpfmap_test_set_crash_hook(void (*hook)(void)) {
+    bpfmap::shm::g_crash_hook.store(hook);
+}
+
+}  // extern "C"

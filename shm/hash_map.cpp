@@ -1,0 +1,474 @@
+// BPF_MAP_TYPE_HASH in a shared-memory segment.
+//
+// Region layout (offsets from the start of the region, all fixed by the map's parameters):
+//
+//   HashHeader     64 B     sizes (validated on attach), free list, element count
+//   free_lock      64 B     robust mutex guarding free_head, bump and count
+//   stripes[S]     64 B ea. robust mutexes; stripe i guards every bucket b with b % S == i
+//   buckets[N]     8 B ea.  {sequence count, index of the first element}; N = max_entries
+//                           rounded up to a power of two, as in the kernel
+//   elems[M]       E B ea.  {next index, hash, key (rounded to 8), value (rounded to 8)};
+//                           M = max_entries, all preallocated
+//
+// Elements are referred to by index (kNil = none), never by pointer. A bucket's chain is
+// changed only by the holder of its stripe lock, and each change is wrapped in the bucket's
+// sequence count, so lookups and GET_NEXT_KEY read without any lock and retry if a writer
+// interfered. Every index read from shared memory is bounds-checked before it is followed and
+// chain walks are bounded, so a reader racing with writers never loops or leaves the region.
+//
+// Lock order: a stripe lock, then free_lock. Nothing holds two stripe locks except rebuild(),
+// which takes all of them in ascending order (then free_lock).
+//
+// Crash safety: a writer that dies holding a stripe lock may leave its bucket's sequence count
+// odd, a value half-written, or an element taken from the free list but not yet linked (or
+// unlinked but not yet freed). The next locker gets EOWNERDEAD: it makes the stripe's counts
+// even, marks the mutex consistent, and flags the map for rebuild(), which (holding every lock)
+// re-walks all chains, cuts any chain at an invalid or repeated index, recounts the elements
+// and rebuilds the free list from the elements no chain reaches. Nothing leaks, no count drifts.
+//
+// Updates of an existing key copy the new value in place under the sequence count (so readers
+// never see a torn value). The kernel instead swaps in a new element, which is why a kernel
+// GET_NEXT_KEY walk can revisit a bucket after an update; here it never does.
+#include <linux/bpf.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "shm/hash.hpp"
+#include "shm/log.hpp"
+#include "shm/map_type.hpp"
+#include "shm/robust_mutex.hpp"
+#include "shm/segment_format.hpp"
+#include "shm/seqlock.hpp"
+#include "shm/test_hooks.hpp"
+
+namespace bpfmap::shm {
+namespace {
+
+constexpr uint32_t kNil = 0xffffffffu;
+constexpr uint32_t kMaxStripes = 256;
+// The kernel's limits (hashtab.c): key + value below KMALLOC_MAX_SIZE - sizeof(struct
+// htab_elem), and a bucket array whose byte size fits in u32 (16-byte buckets).
+constexpr uint64_t kMaxKeyPlusValue = (4u << 20) - 48;
+constexpr uint32_t kMaxEntries = 1u << 27;
+constexpr uint32_t kCreateFlagMask = BPF_F_NO_PREALLOC | BPF_F_NUMA_NODE | BPF_F_RDONLY |
+                                     BPF_F_WRONLY | BPF_F_RDONLY_PROG | BPF_F_WRONLY_PROG |
+                                     BPF_F_ZERO_SEED;
+
+struct HashHeader {
+    uint32_t n_buckets;
+    uint32_t n_stripes;
+    uint32_t capacity;
+    uint32_t elem_size;
+    uint32_t free_head;                   // free_lock: first free element, or kNil
+    uint32_t bump;                        // free_lock: elements [bump, capacity) never used
+    std::atomic<uint32_t> count;          // free_lock for writes; read without lock
+    std::atomic<uint32_t> needs_rebuild;  // set by a locker that found a dead owner
+    uint32_t reserved[8];
+};
+static_assert(sizeof(HashHeader) == 64);
+
+struct Bucket {
+    SeqCount seq;
+    std::atomic<uint32_t> head;
+};
+static_assert(sizeof(Bucket) == 8);
+
+struct ElemHeader {
+    std::atomic<uint32_t> next;
+    uint32_t hash;
+};
+static_assert(sizeof(ElemHeader) == 8);
+
+constexpr uint64_t round8(uint64_t x) {
+    return (x + 7) & ~uint64_t{7};
+}
+
+uint32_t roundup_pow2(uint32_t x) {
+    uint32_t p = 1;
+    while (p < x) p <<= 1;
+    return p;
+}
+
+struct Layout {
+    uint32_t n_buckets, n_stripes, capacity, elem_size;
+    uint64_t stripes_off, buckets_off, elems_off, total;
+};
+
+Layout layout_of(const MapSpec& s) {
+    Layout l{};
+    l.n_buckets = roundup_pow2(s.max_entries);
+    l.n_stripes = l.n_buckets < kMaxStripes ? l.n_buckets : kMaxStripes;
+    l.capacity = s.max_entries;
+    l.elem_size =
+        static_cast<uint32_t>(sizeof(ElemHeader) + round8(s.key_size) + round8(s.value_size));
+    l.stripes_off = 2 * 64;
+    l.buckets_off = l.stripes_off + uint64_t{l.n_stripes} * sizeof(PaddedMutex);
+    l.elems_off = (l.buckets_off + uint64_t{l.n_buckets} * sizeof(Bucket) + 63) & ~uint64_t{63};
+    l.total = l.elems_off + uint64_t{l.capacity} * l.elem_size;
+    return l;
+}
+
+int hash_alloc_check(const MapSpec& s) {
+    if ((s.map_flags & ~kCreateFlagMask) ||
+        ((s.map_flags & BPF_F_RDONLY_PROG) && (s.map_flags & BPF_F_WRONLY_PROG)))
+        return -EINVAL;
+    if (s.max_entries == 0 || s.key_size == 0 || s.value_size == 0) return -EINVAL;
+    if (uint64_t{s.key_size} + s.value_size >= kMaxKeyPlusValue) return -E2BIG;
+    if (s.max_entries > kMaxEntries) return -E2BIG;
+    return 0;
+}
+
+uint64_t hash_region_size(const MapSpec& s) {
+    return layout_of(s).total;
+}
+
+class HashMap final : public Map {
+  public:
+    HashMap(const SegmentHeader& hdr, std::byte* region, const Layout& l)
+        : hh_(reinterpret_cast<HashHeader*>(region)),
+          free_lock_(&reinterpret_cast<PaddedMutex*>(region + 64)->mutex),
+          stripes_(reinterpret_cast<PaddedMutex*>(region + l.stripes_off)),
+          buckets_(reinterpret_cast<Bucket*>(region + l.buckets_off)),
+          elems_(region + l.elems_off),
+          seed_(hdr.hash_seed),
+          key_size_(hdr.key_size),
+          value_size_(hdr.value_size),
+          key_off_(sizeof(ElemHeader)),
+          value_off_(static_cast<uint32_t>(sizeof(ElemHeader) + round8(hdr.key_size))),
+          mask_(l.n_buckets - 1),
+          stripe_mask_(l.n_stripes - 1),
+          capacity_(l.capacity),
+          elem_size_(l.elem_size) {}
+
+    int lookup(const void* key, void* value) override {
+        const uint32_t h = hash_key(key, key_size_, seed_);
+        Bucket& b = buckets_[h & mask_];
+        for (int spins = 0;; ++spins) {
+            uint32_t s = b.seq.read_begin();
+            if (SeqCount::busy(s)) {
+                if (spins < kSeqSpinLimit) {
+                    cpu_relax();
+                    continue;
+                }
+                return lookup_locked(key, value, h);
+            }
+            uint32_t idx = find(b, h, key);
+            if (idx == kNil) {
+                if (!b.seq.read_retry(s)) return -ENOENT;
+                continue;
+            }
+            std::memcpy(value, elem(idx) + value_off_, value_size_);
+            if (!b.seq.read_retry(s)) return 0;
+        }
+    }
+
+    int update(const void* key, const void* value, uint64_t flags) override {
+        if (flags > BPF_EXIST) return -EINVAL;
+        const uint32_t h = hash_key(key, key_size_, seed_);
+        int rc;
+        {
+            StripeGuard g(*this, h & mask_);
+            rc = update_locked(buckets_[h & mask_], h, key, value, flags);
+        }
+        maybe_rebuild();
+        return rc;
+    }
+
+    int delete_elem(const void* key) override { return remove(key, nullptr); }
+
+    int lookup_and_delete(const void* key, void* value, uint64_t flags) override {
+        if (flags & ~uint64_t{BPF_F_LOCK}) return -EINVAL;
+        return remove(key, value);
+    }
+
+    int get_next_key(const void* key, void* next_key) override {
+        uint32_t start = 0;
+        if (key) {
+            const uint32_t h = hash_key(key, key_size_, seed_);
+            const uint32_t bi = h & mask_;
+            Bucket& b = buckets_[bi];
+            for (int spins = 0;; ++spins) {
+                uint32_t s = b.seq.read_begin();
+                if (SeqCount::busy(s)) {
+                    if (spins >= kSeqSpinLimit) wait_for_stripe(bi);
+                    cpu_relax();
+                    continue;
+                }
+                uint32_t idx = find(b, h, key);
+                if (idx == kNil) {
+                    if (b.seq.read_retry(s)) continue;
+                    start = 0;  // a key not present restarts at the first element (kernel)
+                    break;
+                }
+                uint32_t nx = header(idx).next.load(std::memory_order_acquire);
+                if (nx != kNil && nx < capacity_) {
+                    std::memcpy(next_key, elem(nx) + key_off_, key_size_);
+                    if (!b.seq.read_retry(s)) return 0;
+                    continue;
+                }
+                if (b.seq.read_retry(s)) continue;
+                start = bi + 1;
+                break;
+            }
+        }
+        for (uint32_t bi = start; bi <= mask_; ++bi) {
+            Bucket& b = buckets_[bi];
+            for (int spins = 0;; ++spins) {
+                uint32_t s = b.seq.read_begin();
+                if (SeqCount::busy(s)) {
+                    if (spins >= kSeqSpinLimit) wait_for_stripe(bi);
+                    cpu_relax();
+                    continue;
+                }
+                uint32_t idx = b.head.load(std::memory_order_acquire);
+                if (idx == kNil || idx >= capacity_) {
+                    if (b.seq.read_retry(s)) continue;
+                    break;
+                }
+                std::memcpy(next_key, elem(idx) + key_off_, key_size_);
+                if (!b.seq.read_retry(s)) return 0;
+            }
+        }
+        return -ENOENT;
+    }
+
+    uint32_t element_count() const override { return hh_->count.load(std::memory_order_relaxed); }
+    uint32_t user_value_size() const override { return value_size_; }
+
+  private:
+    // Holds a stripe lock; repairs the stripe if the previous holder died.
+    class StripeGuard {
+      public:
+        StripeGuard(HashMap& m, uint32_t bucket)
+            : m_(m), g_(m.stripes_[bucket & m.stripe_mask_].mutex) {
+            if (g_.owner_died()) {
+                m_.repair_stripe(bucket & m_.stripe_mask_);
+                g_.mark_consistent();
+            }
+        }
+
+      private:
+        HashMap& m_;
+        MutexGuard g_;
+    };
+
+    ElemHeader& header(uint32_t idx) const { return *reinterpret_cast<ElemHeader*>(elem(idx)); }
+    std::byte* elem(uint32_t idx) const { return elems_ + uint64_t{idx} * elem_size_; }
+
+    // Finds `key` in bucket b's chain. Safe against concurrent writers: indices are checked and
+    // the walk is bounded; the caller validates the result with the sequence count.
+    uint32_t find(const Bucket& b, uint32_t h, const void* key) const {
+        uint32_t idx = b.head.load(std::memory_order_acquire);
+        for (uint32_t steps = 0; idx < capacity_ && steps < capacity_; ++steps) {
+            const std::byte* e = elem(idx);
+            if (header(idx).hash == h && keys_equal(e + key_off_, key, key_size_)) return idx;
+            idx = header(idx).next.load(std::memory_order_acquire);
+        }
+        return kNil;
+    }
+
+    int update_locked(Bucket& b, uint32_t h, const void* key, const void* value, uint64_t flags) {
+        uint32_t idx = find(b, h, key);
+        if (idx != kNil) {
+            if (flags == BPF_NOEXIST) return -EEXIST;
+            b.seq.begin();
+            std::byte* v = elem(idx) + value_off_;
+            const auto* src = static_cast<const std::byte*>(value);
+            const uint32_t half = value_size_ / 2;
+            std::memcpy(v, src, half);
+            crash_point();  // tests kill a writer here: lock held, count odd, value half-written
+            std::memcpy(v + half, src + half, value_size_ - half);
+            b.seq.end();
+            return 0;
+        }
+        if (flags == BPF_EXIST) return -ENOENT;
+        idx = alloc_elem();
+        if (idx == kNil) return -E2BIG;
+        std::byte* e = elem(idx);
+        header(idx).hash = h;
+        std::memcpy(e + key_off_, key, key_size_);
+        std::memcpy(e + value_off_, value, value_size_);
+        header(idx).next.store(b.head.load(std::memory_order_relaxed), std::memory_order_relaxed);
+        b.seq.begin();
+        b.head.store(idx, std::memory_order_release);
+        b.seq.end();
+        return 0;
+    }
+
+    int lookup_locked(const void* key, void* value, uint32_t h) {
+        const uint32_t bi = h & mask_;
+        StripeGuard g(*this, bi);
+        uint32_t idx = find(buckets_[bi], h, key);
+        if (idx == kNil) return -ENOENT;
+        std::memcpy(value, elem(idx) + value_off_, value_size_);
+        return 0;
+    }
+
+    // A reader that saw an odd count for too long: wait for the writer by taking its lock
+    // (which also repairs the bucket if the writer died).
+    void wait_for_stripe(uint32_t bi) { StripeGuard g(*this, bi); }
+
+    int remove(const void* key, void* value_out) {
+        const uint32_t h = hash_key(key, key_size_, seed_);
+        const uint32_t bi = h & mask_;
+        Bucket& b = buckets_[bi];
+        uint32_t idx;
+        {
+            StripeGuard g(*this, bi);
+            std::atomic<uint32_t>* link = &b.head;
+            idx = link->load(std::memory_order_relaxed);
+            for (uint32_t steps = 0; idx < capacity_ && steps < capacity_; ++steps) {
+                if (header(idx).hash == h && keys_equal(elem(idx) + key_off_, key, key_size_))
+                    break;
+                link = &header(idx).next;
+                idx = link->load(std::memory_order_relaxed);
+            }
+            if (idx >= capacity_) return -ENOENT;
+            if (value_out) std::memcpy(value_out, elem(idx) + value_off_, value_size_);
+            b.seq.begin();
+            link->store(header(idx).next.load(std::memory_order_relaxed),
+                        std::memory_order_release);
+            crash_point();
+            b.seq.end();
+            free_elem(idx);
+        }
+        maybe_rebuild();
+        return 0;
+    }
+
+    uint32_t alloc_elem() {
+        MutexGuard g(*free_lock_);
+        if (g.owner_died()) {
+            hh_->needs_rebuild.store(1, std::memory_order_relaxed);
+            g.mark_consistent();
+        }
+        uint32_t idx = kNil;
+        if (hh_->free_head != kNil && hh_->free_head < capacity_) {
+            idx = hh_->free_head;
+            hh_->free_head = header(idx).next.load(std::memory_order_relaxed);
+        } else if (hh_->bump < capacity_) {
+            idx = hh_->bump++;
+        }
+        if (idx != kNil) hh_->count.fetch_add(1, std::memory_order_relaxed);
+        return idx;
+    }
+
+    void free_elem(uint32_t idx) {
+        MutexGuard g(*free_lock_);
+        if (g.owner_died()) {
+            hh_->needs_rebuild.store(1, std::memory_order_relaxed);
+            g.mark_consistent();
+        }
+        header(idx).next.store(hh_->free_head, std::memory_order_relaxed);
+        hh_->free_head = idx;
+        hh_->count.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    void repair_stripe(uint32_t stripe) {
+        log().warn("hash map: a process died holding lock stripe {}; repairing", stripe);
+        for (uint32_t bi = stripe; bi <= mask_; bi += stripe_mask_ + 1) buckets_[bi].seq.repair();
+        hh_->needs_rebuild.store(1, std::memory_order_relaxed);
+    }
+
+    void maybe_rebuild() {
+        if (hh_->needs_rebuild.load(std::memory_order_relaxed)) [[unlikely]]
+            rebuild();
+    }
+
+    // Holding every lock: cut bad chains, recount, rebuild the free list from what no chain
+    // reaches. Runs only after a process died inside a critical section.
+    void rebuild() {
+        std::vector<std::unique_ptr<MutexGuard>> held;
+        for (uint32_t i = 0; i <= stripe_mask_; ++i) {
+            held.push_back(std::make_unique<MutexGuard>(stripes_[i].mutex));
+            if (held.back()->owner_died()) held.back()->mark_consistent();
+        }
+        MutexGuard fg(*free_lock_);
+        if (fg.owner_died()) fg.mark_consistent();
+        if (!hh_->needs_rebuild.load(std::memory_order_relaxed)) return;  // someone else did it
+        std::vector<bool> linked(capacity_, false);
+        uint32_t count = 0;
+        uint32_t bump = hh_->bump <= capacity_ ? hh_->bump : capacity_;
+        for (uint32_t bi = 0; bi <= mask_; ++bi) {
+            Bucket& b = buckets_[bi];
+            b.seq.begin();
+            std::atomic<uint32_t>* link = &b.head;
+            for (uint32_t idx = link->load(std::memory_order_relaxed); idx != kNil;
+                 idx = link->load(std::memory_order_relaxed)) {
+                if (idx >= bump || linked[idx] || (header(idx).hash & mask_) != bi) {
+                    link->store(kNil, std::memory_order_relaxed);  // cut the chain here
+                    break;
+                }
+                linked[idx] = true;
+                ++count;
+                link = &header(idx).next;
+            }
+            b.seq.end();
+        }
+        uint32_t free_head = kNil;
+        for (uint32_t idx = bump; idx-- > 0;) {
+            if (linked[idx]) continue;
+            header(idx).next.store(free_head, std::memory_order_relaxed);
+            free_head = idx;
+        }
+        hh_->bump = bump;
+        hh_->free_head = free_head;
+        hh_->count.store(count, std::memory_order_relaxed);
+        hh_->needs_rebuild.store(0, std::memory_order_release);
+        log().warn("hash map rebuilt after a crash: {} elements", count);
+    }
+
+    HashHeader* hh_;
+    RobustMutex* free_lock_;
+    PaddedMutex* stripes_;
+    Bucket* buckets_;
+    std::byte* elems_;
+    uint64_t seed_;
+    uint32_t key_size_, value_size_, key_off_, value_off_;
+    uint32_t mask_, stripe_mask_, capacity_, elem_size_;
+};
+
+void hash_init_region(std::byte* region, const MapSpec& spec, uint64_t /*seed*/) {
+    Layout l = layout_of(spec);
+    auto* hh = new (region) HashHeader{};
+    hh->n_buckets = l.n_buckets;
+    hh->n_stripes = l.n_stripes;
+    hh->capacity = l.capacity;
+    hh->elem_size = l.elem_size;
+    hh->free_head = kNil;
+    hh->bump = 0;
+    reinterpret_cast<PaddedMutex*>(region + 64)->mutex.init();
+    auto* stripes = reinterpret_cast<PaddedMutex*>(region + l.stripes_off);
+    for (uint32_t i = 0; i < l.n_stripes; ++i) stripes[i].mutex.init();
+    auto* buckets = reinterpret_cast<Bucket*>(region + l.buckets_off);
+    for (uint32_t i = 0; i < l.n_buckets; ++i)
+        buckets[i].head.store(kNil, std::memory_order_relaxed);
+}
+
+std::unique_ptr<Map> hash_attach(const SegmentHeader& hdr, MapState&, std::byte* region) {
+    MapSpec spec;
+    spec.key_size = hdr.key_size;
+    spec.value_size = hdr.value_size;
+    spec.max_entries = hdr.max_entries;
+    Layout l = layout_of(spec);
+    const auto* hh = reinterpret_cast<const HashHeader*>(region);
+    if (hh->n_buckets != l.n_buckets || hh->n_stripes != l.n_stripes ||
+        hh->capacity != l.capacity || hh->elem_size != l.elem_size || hh->bump > l.capacity ||
+        (hh->free_head != kNil && hh->free_head >= l.capacity) || hh->count.load() > l.capacity) {
+        log().warn("hash map {}: region header check failed (sizes or free list out of range)",
+                   hdr.map_id);
+        return nullptr;
+    }
+    return std::make_unique<HashMap>(hdr, region, l);
+}
+
+}  // namespace
+
+extern const MapTypeOps kHashMapOps;
+const MapTypeOps kHashMapOps = {
+    BPF_MAP_TYPE_HASH, "hash", hash_alloc_check, hash_region_size, hash_init_region, hash_attach,
+};
+
+}  // namespace bpfmap::shm

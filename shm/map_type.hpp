@@ -1,0 +1,74 @@
+// The ops table of a map type, like the kernel's struct bpf_map_ops.
+//
+// Each map type is one file (hash_map.cpp, array_map.cpp, ...) that ends with its MapTypeOps and
+// is listed once in map_types.cpp. Nothing else in bpfmap switches on the map type: the bpf()
+// layer checks attrs and fd access, then calls these.
+//
+// Return convention, as in the kernel: 0 (or a positive result) on success, -errno on failure.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace bpfmap::shm {
+
+// What a map is created with: the creation fields of union bpf_attr, without the fd-related ones.
+struct MapSpec {
+    uint32_t map_type = 0;
+    uint32_t key_size = 0;
+    uint32_t value_size = 0;
+    uint32_t max_entries = 0;
+    uint32_t map_flags = 0;  // as stored: without BPF_F_RDONLY/BPF_F_WRONLY (they are the fd's)
+    uint64_t map_extra = 0;
+    char name[16] = {};
+};
+
+struct SegmentHeader;
+struct MapState;
+
+// A map as one process sees it: bound to a mapped, validated segment. Created by
+// MapTypeOps::attach; lives as long as the process keeps the segment mapped.
+class Map {
+  public:
+    virtual ~Map() = default;
+
+    // Element operations. `key`/`value` are never null here: the bpf() layer has already given
+    // EFAULT for null pointers and passes a scratch buffer where the user's value is null.
+    virtual int lookup(const void* key, void* value) = 0;
+    virtual int update(const void* key, const void* value, uint64_t flags) = 0;
+    virtual int delete_elem(const void* key) = 0;
+    // key == nullptr means "the first key".
+    virtual int get_next_key(const void* key, void* next_key) = 0;
+    // Copies the value out, then deletes; -ENOTSUPP (524) where the type has no such op.
+    virtual int lookup_and_delete(const void* key, void* value, uint64_t flags) = 0;
+
+    // Number of elements present (for inspection; a snapshot).
+    virtual uint32_t element_count() const = 0;
+    // Bytes a user buffer for one value must have (value_size for the types in this file set;
+    // per-CPU types differ).
+    virtual uint32_t user_value_size() const = 0;
+};
+
+struct MapTypeOps {
+    uint32_t map_type;
+    const char* name;  // bpftool's name: "hash", "array", ...
+
+    // The kernel's map_alloc_check: validates a creation request; 0 or -errno.
+    int (*alloc_check)(const MapSpec& spec);
+    // Bytes of the type's region in the segment, for a spec that passed alloc_check.
+    uint64_t (*region_size)(const MapSpec& spec);
+    // Lays out a fresh, zero-filled region (locks, empty table). `seed` is the hash seed.
+    void (*init_region)(std::byte* region, const MapSpec& spec, uint64_t seed);
+    // Binds a validated segment. Returns nullptr if the region's own checks fail (the reason is
+    // logged). `region` has region_size(spec) bytes.
+    std::unique_ptr<Map> (*attach)(const SegmentHeader& hdr, MapState& state, std::byte* region);
+};
+
+// The ops of a type, or nullptr if bpfmap does not implement it.
+const MapTypeOps* find_map_type(uint32_t map_type);
+
+// The kernel's ENOTSUPP (524): kernel-internal, but it reaches user space for some commands.
+constexpr int kENOTSUPP = 524;
+
+}  // namespace bpfmap::shm

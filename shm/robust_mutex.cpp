@@ -1,0 +1,41 @@
+#include "shm/robust_mutex.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "shm/log.hpp"
+
+namespace bpfmap::shm {
+
+void RobustMutex::init() {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&m_, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+RobustMutex::Locked RobustMutex::lock() {
+    int rc = pthread_mutex_lock(&m_);
+    if (rc == 0) return Locked::Ok;
+    if (rc == EOWNERDEAD) return Locked::OwnerDied;
+    // ENOTRECOVERABLE can only follow an OwnerDied that was not made consistent, which our
+    // callers never do; anything else means the segment's lock word is corrupt. The bpf()
+    // layer turns this into EINVAL for the one call; nothing is changed.
+    log().error(
+        "process-shared mutex at {} failed to lock ({}): the segment's lock word is "
+        "corrupt; recreate the map",
+        static_cast<void*>(&m_), std::strerror(rc));
+    throw SegmentCorrupt("corrupt lock");
+}
+
+void RobustMutex::mark_consistent() {
+    pthread_mutex_consistent(&m_);
+}
+
+void RobustMutex::unlock() {
+    pthread_mutex_unlock(&m_);
+}
+
+}  // namespace bpfmap::shm

@@ -1,0 +1,52 @@
+// Sequence counters that let readers copy shared data without taking a lock (and without
+// writing to a shared cache line), retrying when a writer interfered.
+//
+// Writers hold the lock that guards the data, then: begin() makes the count odd, they write,
+// end() makes it even again. Readers: s = read_begin(); copy; if (!read_retry(s)) the copy
+// is consistent. A count left odd by a writer that died is repaired by the next holder of
+// the lock (repair()).
+//
+// The copies themselves are plain memcpy of memory that a writer may be changing: a racing
+// reader may copy stale or mixed bytes, which read_retry() then discards. Preallocated
+// elements stay mapped, so a racing reader never touches unmapped memory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace bpfmap::shm {
+
+struct SeqCount {
+    std::atomic<uint32_t> seq;
+
+    uint32_t read_begin() const { return seq.load(std::memory_order_acquire); }
+    static bool busy(uint32_t s) { return s & 1u; }
+    bool read_retry(uint32_t s) const {
+        std::atomic_thread_fence(std::memory_order_acquire);
+        return seq.load(std::memory_order_relaxed) != s;
+    }
+    void begin() {
+        seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_release);
+    }
+    void end() { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
+    // After the previous writer died: make the count even (readers stop waiting) and different
+    // (readers that copied during the dead write retry).
+    void repair() {
+        uint32_t s = seq.load(std::memory_order_relaxed);
+        if (s & 1u) seq.store(s + 1, std::memory_order_release);
+    }
+};
+static_assert(sizeof(SeqCount) == 4);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+// Readers spin this many times on an odd count before falling back to the lock (which repairs
+// the state if the writer died).
+inline constexpr int kSeqSpinLimit = 256;
+
+}  // namespace bpfmap::shm
