@@ -14,17 +14,20 @@ namespace bpfmap::api {
 #define BPFMAP_ATTR_END(field) \
     (offsetof(union bpf_attr, field) + sizeof(static_cast<union bpf_attr*>(nullptr)->field))
 
-inline bool attr_tail_zero(const union bpf_attr& a, size_t from) {
+// `From` is a compile-time constant at every call site, so the loop is fully unrolled into a
+// few vector ORs: this check runs on every element command.
+template <size_t From>
+inline bool attr_tail_zero(const union bpf_attr& a) {
+    static_assert(From <= sizeof(union bpf_attr) && sizeof(union bpf_attr) % 8 == 0);
     const auto* p = reinterpret_cast<const unsigned char*>(&a);
+    constexpr size_t kWordStart = (From + 7) & ~size_t{7};
     uint64_t acc = 0;
-    size_t i = from;
-    for (; i < sizeof(union bpf_attr) && (i & 7); ++i) acc |= p[i];
-    for (; i + 8 <= sizeof(union bpf_attr); i += 8) {
+    for (size_t i = From; i < kWordStart; ++i) acc |= p[i];
+    for (size_t i = kWordStart; i < sizeof(union bpf_attr); i += 8) {
         uint64_t w;
         std::memcpy(&w, p + i, 8);
         acc |= w;
     }
-    for (; i < sizeof(union bpf_attr); ++i) acc |= p[i];
     return acc == 0;
 }
 

@@ -35,7 +35,7 @@ int with_out_buffer(void* user, uint32_t size, Op op) {
 }  // namespace
 
 int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(flags))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a)) return -EINVAL;
     if (a.flags & ~uint64_t{BPF_F_LOCK}) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
@@ -48,7 +48,7 @@ int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(flags))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_write()) return -EPERM;
@@ -59,7 +59,7 @@ int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(key))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(key)>(a)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_write()) return -EPERM;
@@ -68,7 +68,7 @@ int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(next_key))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(next_key)>(a)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_read()) return -EPERM;
@@ -80,7 +80,7 @@ int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(flags))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a)) return -EINVAL;
     if (a.flags & ~uint64_t{BPF_F_LOCK}) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
@@ -93,7 +93,7 @@ int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_map_freeze(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(map_fd))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(map_fd)>(a)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     // A frozen map grants write access to nobody, so a second freeze is EPERM, as in the kernel.

@@ -12,7 +12,7 @@
 namespace bpfmap::api {
 
 int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(next_id))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(next_id)>(a)) return -EINVAL;
     if (a.start_id >= INT_MAX) return -EINVAL;
     int err;
     shm::Store* st = store(err);
@@ -29,7 +29,7 @@ int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr) {
 }
 
 int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(open_flags))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(open_flags)>(a)) return -EINVAL;
     if (a.open_flags & ~static_cast<uint32_t>(BPF_F_RDONLY | BPF_F_WRONLY)) return -EINVAL;
     if ((a.open_flags & BPF_F_RDONLY) && (a.open_flags & BPF_F_WRONLY)) return -EINVAL;
     const int accmode = (a.open_flags & BPF_F_RDONLY)   ? O_RDONLY
@@ -45,7 +45,7 @@ int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(info.info))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(info.info)>(a)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.info.bpf_fd), m)) return rc == -EBADF ? -EBADFD : rc;
     // bpf_check_uarg_tail_zero(): at most a page, and bytes past the struct we know are zero.

@@ -24,7 +24,7 @@ int access_mode(uint32_t flags) {
 }  // namespace
 
 int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(file_flags))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(file_flags)>(a)) return -EINVAL;
     if (a.file_flags) return -EINVAL;
     MapRef m;
     // bpf_fd_probe_obj(): anything that is not a BPF object, a closed fd included, is EINVAL.
@@ -39,7 +39,7 @@ int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*) {
 }
 
 int cmd_obj_get(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero(a, BPFMAP_ATTR_END(file_flags))) return -EINVAL;
+    if (!attr_tail_zero<BPFMAP_ATTR_END(file_flags)>(a)) return -EINVAL;
     if (a.file_flags & ~static_cast<uint32_t>(BPF_F_RDONLY | BPF_F_WRONLY)) return -EINVAL;
     if (a.bpf_fd != 0) return -EINVAL;
     const int accmode = access_mode(a.file_flags);

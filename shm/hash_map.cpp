@@ -5,8 +5,8 @@
 //   HashHeader     64 B     sizes (validated on attach), free list, element count
 //   free_lock      64 B     robust mutex guarding free_head, bump and count
 //   stripes[S]     64 B ea. robust mutexes; stripe i guards every bucket b with b % S == i
-//   buckets[N]     8 B ea.  {sequence count, index of the first element}; N = max_entries
-//                           rounded up to a power of two, as in the kernel
+//   buckets[N]     8 B ea.  {sequence count, index of the first element}; N = twice
+//                           max_entries rounded up to a power of two
 //   elems[M]       E B ea.  {next index, hash, key (rounded to 8), value (rounded to 8)};
 //                           M = max_entries, all preallocated
 //
@@ -98,7 +98,9 @@ struct Layout {
 
 Layout layout_of(const MapSpec& s) {
     Layout l{};
-    l.n_buckets = roundup_pow2(s.max_entries);
+    // Twice the kernel's bucket count: chains stay short (about 1.25 elements per lookup when
+    // full instead of 1.5) for 8 more bytes per element.
+    l.n_buckets = roundup_pow2(s.max_entries) * 2;
     l.n_stripes = l.n_buckets < kMaxStripes ? l.n_buckets : kMaxStripes;
     l.capacity = s.max_entries;
     l.elem_size =
@@ -142,25 +144,36 @@ class HashMap final : public Map {
           capacity_(l.capacity),
           elem_size_(l.elem_size) {}
 
+    // The hot path: members are copied to locals first, because the acquire loads below would
+    // otherwise make the compiler reload them from the object on every step.
     int lookup(const void* key, void* value) override {
-        const uint32_t h = hash_key(key, key_size_, seed_);
-        Bucket& b = buckets_[h & mask_];
+        const uint32_t ks = key_size_, vs = value_size_, cap = capacity_, voff = value_off_;
+        const uint64_t es = elem_size_;
+        const std::byte* const elems = elems_;
+        const uint32_t h = hash_key(key, ks, seed_);
+        const Bucket& b = buckets_[h & mask_];
         for (int spins = 0;; ++spins) {
-            uint32_t s = b.seq.read_begin();
-            if (SeqCount::busy(s)) {
+            const uint32_t s = b.seq.read_begin();
+            if (SeqCount::busy(s)) [[unlikely]] {
                 if (spins < kSeqSpinLimit) {
                     cpu_relax();
                     continue;
                 }
                 return lookup_locked(key, value, h);
             }
-            uint32_t idx = find(b, h, key);
-            if (idx == kNil) {
-                if (!b.seq.read_retry(s)) return -ENOENT;
-                continue;
+            uint32_t idx = b.head.load(std::memory_order_acquire);
+            bool found = false;
+            for (uint32_t steps = 0; idx < cap && steps < cap; ++steps) {
+                const std::byte* e = elems + idx * es;
+                const auto& eh = *reinterpret_cast<const ElemHeader*>(e);
+                if (eh.hash == h && keys_equal(e + sizeof(ElemHeader), key, ks)) {
+                    std::memcpy(value, e + voff, vs);
+                    found = true;
+                    break;
+                }
+                idx = eh.next.load(std::memory_order_acquire);
             }
-            std::memcpy(value, elem(idx) + value_off_, value_size_);
-            if (!b.seq.read_retry(s)) return 0;
+            if (!b.seq.read_retry(s)) return found ? 0 : -ENOENT;
         }
     }
 
