@@ -86,15 +86,18 @@ int cmd_map_create(const union bpf_attr& a, union bpf_attr*) {
         shm::log().info("map creation with BTF type ids: bpfmap has no BTF support: EINVAL");
         return -EINVAL;
     }
-    if (!valid_map_name(a.map_name)) return -EINVAL;
+    int err;
+    shm::Store* st = store(err);
+    if (!st) return -err;
+    // The kernel names the map after allocating it, so a map too large for memory is ENOMEM
+    // even when its name is also bad.
+    if (!valid_map_name(a.map_name))
+        return st->check_space(*ops, spec) == -ENOMEM ? -ENOMEM : -EINVAL;
     std::memcpy(spec.name, a.map_name, sizeof spec.name);
     for (size_t i = std::strlen(spec.name); i < sizeof spec.name; ++i) spec.name[i] = '\0';
     // RDONLY/WRONLY restrict the returned fd; the map itself does not keep them.
     spec.map_flags &= ~static_cast<uint32_t>(BPF_F_RDONLY | BPF_F_WRONLY);
 
-    int err;
-    shm::Store* st = store(err);
-    if (!st) return -err;
     maybe_sweep(*st);
     const int accmode = (a.map_flags & BPF_F_RDONLY)   ? O_RDONLY
                         : (a.map_flags & BPF_F_WRONLY) ? O_WRONLY

@@ -20,6 +20,8 @@
 #include <climits>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "shm/log.hpp"
 #include "shm/map_type.hpp"
 #include "shm/robust_mutex.hpp"
@@ -145,6 +147,20 @@ class ArrayMap final : public Map {
     }
 
     uint32_t element_count() const override { return max_entries_; }
+
+    void check(std::vector<std::string>& problems) const override {
+        for (uint32_t k = 0; k < max_entries_; ++k)
+            if (SeqCount::busy(seq_of(k).seq.load()))
+                problems.push_back(
+                    fmt::format("element {}: sequence count odd (a writer is inside or died)", k));
+    }
+
+    std::vector<LockState> lock_states() const override {
+        std::vector<LockState> out;
+        for (uint32_t i = 0; i <= stripe_mask_; ++i)
+            out.push_back({fmt::format("stripe {}", i), stripes_[i].mutex.owner_tid()});
+        return out;
+    }
     uint32_t user_value_size() const override { return value_size_; }
 
   private:

@@ -35,6 +35,8 @@
 #include <cstring>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "shm/hash.hpp"
 #include "shm/log.hpp"
 #include "shm/map_type.hpp"
@@ -248,6 +250,74 @@ class HashMap final : public Map {
     }
 
     uint32_t element_count() const override { return hh_->count.load(std::memory_order_relaxed); }
+
+    void check(std::vector<std::string>& problems) const override {
+        auto bad = [&](std::string msg) { problems.push_back(std::move(msg)); };
+        const uint32_t bump = hh_->bump;
+        if (bump > capacity_) bad(fmt::format("bump {} exceeds capacity {}", bump, capacity_));
+        const uint32_t limit = bump <= capacity_ ? bump : capacity_;
+        std::vector<uint8_t> seen(capacity_, 0);  // 1: in a chain, 2: on the free list
+        uint32_t linked = 0;
+        for (uint32_t bi = 0; bi <= mask_; ++bi) {
+            const Bucket& b = buckets_[bi];
+            if (SeqCount::busy(b.seq.seq.load()))
+                bad(fmt::format("bucket {}: sequence count odd (a writer is inside or died)", bi));
+            uint32_t idx = b.head.load();
+            for (uint32_t steps = 0; idx != kNil; ++steps) {
+                if (idx >= limit) {
+                    bad(fmt::format("bucket {}: element index {} out of range (< {})", bi, idx,
+                                    limit));
+                    break;
+                }
+                if (seen[idx]) {
+                    bad(fmt::format(
+                        "bucket {}: element {} reached twice (a cycle or a shared chain)", bi,
+                        idx));
+                    break;
+                }
+                seen[idx] = 1;
+                ++linked;
+                if ((header(idx).hash & mask_) != bi)
+                    bad(fmt::format("bucket {}: element {} hashes to bucket {}", bi, idx,
+                                    header(idx).hash & mask_));
+                else if (hash_key(elem(idx) + key_off_, key_size_, seed_) != header(idx).hash)
+                    bad(fmt::format(
+                        "bucket {}: element {} has a stored hash that does not match its key", bi,
+                        idx));
+                idx = header(idx).next.load();
+            }
+        }
+        uint32_t free_count = 0;
+        for (uint32_t idx = hh_->free_head; idx != kNil; idx = header(idx).next.load()) {
+            if (idx >= limit) {
+                bad(fmt::format("free list: index {} out of range (< {})", idx, limit));
+                break;
+            }
+            if (seen[idx]) {
+                bad(fmt::format("free list: element {} is {}", idx,
+                                seen[idx] == 1 ? "also in a chain" : "listed twice"));
+                break;
+            }
+            seen[idx] = 2;
+            ++free_count;
+        }
+        const uint32_t count = hh_->count.load();
+        if (count != linked)
+            bad(fmt::format("count says {} elements, the chains hold {}", count, linked));
+        if (linked + free_count != limit)
+            bad(fmt::format("{} elements used so far, {} in chains + {} free: {} lost", limit,
+                            linked, free_count, limit - linked - free_count));
+        if (hh_->needs_rebuild.load())
+            bad("a repair after a crash is pending (the next writer does it)");
+    }
+
+    std::vector<LockState> lock_states() const override {
+        std::vector<LockState> out;
+        out.push_back({"free list", free_lock_->owner_tid()});
+        for (uint32_t i = 0; i <= stripe_mask_; ++i)
+            out.push_back({fmt::format("stripe {}", i), stripes_[i].mutex.owner_tid()});
+        return out;
+    }
     uint32_t user_value_size() const override { return value_size_; }
 
   private:

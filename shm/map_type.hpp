@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace bpfmap::shm {
 
@@ -26,6 +28,12 @@ struct MapSpec {
 
 struct SegmentHeader;
 struct MapState;
+
+// One process-shared lock of a map, as seen from outside (bpfmap-inspect).
+struct LockState {
+    std::string name;  // "stripe 3", "free list", ...
+    int owner_tid;     // 0: free
+};
 
 // A map as one process sees it: bound to a mapped, validated segment. Created by
 // MapTypeOps::attach; lives as long as the process keeps the segment mapped.
@@ -45,6 +53,13 @@ class Map {
 
     // Number of elements present (for inspection; a snapshot).
     virtual uint32_t element_count() const = 0;
+    // fsck: checks every invariant of the region (sizes, chains, counts, free list: each element
+    // reachable exactly once) and appends one line per violation. Reads without locking and
+    // changes nothing, so run it on a quiet map for an exact answer.
+    virtual void check(std::vector<std::string>& problems) const = 0;
+    // The map's locks and who holds them right now.
+    virtual std::vector<LockState> lock_states() const = 0;
+
     // Bytes a user buffer for one value must have (value_size for the types in this file set;
     // per-CPU types differ).
     virtual uint32_t user_value_size() const = 0;

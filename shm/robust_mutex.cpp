@@ -34,6 +34,10 @@ void RobustMutex::mark_consistent() {
     pthread_mutex_consistent(&m_);
 }
 
+int RobustMutex::owner_tid() const {
+    return __atomic_load_n(&m_.__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff;  // FUTEX_TID_MASK
+}
+
 void RobustMutex::unlock() {
     pthread_mutex_unlock(&m_);
 }

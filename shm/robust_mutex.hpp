@@ -30,6 +30,9 @@ class RobustMutex {
     Locked lock();
     void mark_consistent();
     void unlock();
+    // The thread id of the holder, 0 if free (glibc's lock word; read without locking, for
+    // inspection only). The kernel writes the holder's tid there for robust futexes.
+    int owner_tid() const;
 
   private:
     pthread_mutex_t m_;

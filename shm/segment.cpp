@@ -78,20 +78,25 @@ static int map_fd(int file_fd, uint64_t size, Mapping& out) {
     return 0;
 }
 
-int format_segment(int file_fd, const MapTypeOps& ops, const MapSpec& spec, uint32_t map_id,
-                   uint64_t seed) {
-    const uint64_t size = segment_size(ops, spec);
+int check_space(int fd_in_store, uint64_t size) {
     // A request larger than the free space of the store fails at once, before any page is
     // touched: posix_fallocate on tmpfs would otherwise fill memory up to the limit first.
     struct statvfs vfs;
-    if (fstatvfs(file_fd, &vfs) == 0 && vfs.f_blocks != 0 &&
+    if (fstatvfs(fd_in_store, &vfs) == 0 && vfs.f_blocks != 0 &&
         size / vfs.f_frsize >= static_cast<uint64_t>(vfs.f_bavail)) {
         log().warn(
-            "creating a {}-byte segment: the store has only {} bytes free; "
-            "free space in BPFMAP_ROOT or make the map smaller",
+            "a {}-byte segment does not fit: the store has {} bytes free; free space in "
+            "BPFMAP_ROOT or make the map smaller",
             size, static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize);
         return -ENOMEM;
     }
+    return 0;
+}
+
+int format_segment(int file_fd, const MapTypeOps& ops, const MapSpec& spec, uint32_t map_id,
+                   uint64_t seed) {
+    const uint64_t size = segment_size(ops, spec);
+    if (int rc = check_space(file_fd, size); rc != 0) return rc;
     if (size > static_cast<uint64_t>(INT64_MAX)) return -ENOMEM;
     int rc = posix_fallocate(file_fd, 0, static_cast<off_t>(size));
     if (rc != 0) {

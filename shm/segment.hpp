@@ -33,6 +33,9 @@ class Mapping {
 // Total file size of a segment for `spec` (header + state + the type's region).
 uint64_t segment_size(const MapTypeOps& ops, const MapSpec& spec);
 
+// -ENOMEM if a segment of `size` bytes cannot fit in the file system holding `fd_in_store`.
+int check_space(int fd_in_store, uint64_t size);
+
 // Lays out a new segment in `file_fd` (an empty file of ours): reserves its blocks (so that a
 // full tmpfs is ENOMEM now rather than SIGBUS later), writes the header, initialises the
 // region. Returns 0 or -errno (ENOMEM when the store is out of space).

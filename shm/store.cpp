@@ -143,6 +143,14 @@ int Store::create_map(const MapTypeOps& ops, const MapSpec& spec, uint64_t seed,
     return narrowed;
 }
 
+int Store::check_space(const MapTypeOps& ops, const MapSpec& spec) const {
+    int fd = ::open(maps_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = shm::check_space(fd, segment_size(ops, spec));
+    ::close(fd);
+    return rc;
+}
+
 int Store::reopen_ref(int fd, int accmode) {
     int nfd = ::open(proc_fd_path(fd).c_str(), accmode | O_CLOEXEC);
     if (nfd < 0) return -errno;
@@ -191,6 +199,15 @@ bool Store::try_destroy(uint32_t id) {
     }
     ::close(fd);
     return destroyed;
+}
+
+bool Store::is_dead(uint32_t id) const {
+    int fd = ::open(map_path(id).c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return false;
+    struct stat st;
+    const bool dead = try_lock_whole(fd) && fstat(fd, &st) == 0 && st.st_nlink == 1;
+    ::close(fd);
+    return dead;
 }
 
 int Store::sweep() {

@@ -42,6 +42,10 @@ class Store {
     int create_map(const MapTypeOps& ops, const MapSpec& spec, uint64_t seed, int accmode,
                    unsigned mode, uint32_t& id_out);
 
+    // -ENOMEM if a map of this type and spec cannot fit in the store now (for the kernel's
+    // order of checks: an allocation failure is reported before a bad map name).
+    int check_space(const MapTypeOps& ops, const MapSpec& spec) const;
+
     // Opens a new reference to the map file at `path` (maps/<id> or a pin). -ENOENT if there is
     // no such map or it is dead (a dead map found here is destroyed).
     int open_ref(const std::string& path, int accmode);
@@ -52,6 +56,10 @@ class Store {
 
     // Destroys map `id` if no reference and no pin keeps it. Returns true if it was destroyed.
     bool try_destroy(uint32_t id);
+
+    // True if map `id` exists and nothing keeps it (no reference, no pin): what try_destroy()
+    // would destroy. Changes nothing.
+    bool is_dead(uint32_t id) const;
 
     // Destroys every dead map (e.g. after its last holder was killed). Returns how many.
     int sweep();
