@@ -6,6 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace bpfmap::api {
 
@@ -18,17 +21,20 @@ namespace bpfmap::api {
 // few vector ORs: this check runs on every element command.
 template <size_t From>
 inline bool attr_tail_zero(const union bpf_attr& a) {
-    static_assert(From <= sizeof(union bpf_attr) && sizeof(union bpf_attr) % 8 == 0);
+    static_assert(From <= sizeof(union bpf_attr) && sizeof(union bpf_attr) % 16 == 0);
     const auto* p = reinterpret_cast<const unsigned char*>(&a);
-    constexpr size_t kWordStart = (From + 7) & ~size_t{7};
-    uint64_t acc = 0;
-    for (size_t i = From; i < kWordStart; ++i) acc |= p[i];
-    for (size_t i = kWordStart; i < sizeof(union bpf_attr); i += 8) {
-        uint64_t w;
-        std::memcpy(&w, p + i, 8);
-        acc |= w;
-    }
+    constexpr size_t kVecStart = (From + 15) & ~size_t{15};
+    unsigned acc = 0;
+    for (size_t i = From; i < kVecStart; ++i) acc |= p[i];
+#if defined(__SSE2__)
+    __m128i v = _mm_setzero_si128();
+    for (size_t i = kVecStart; i < sizeof(union bpf_attr); i += 16)
+        v = _mm_or_si128(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+    return acc == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) == 0xffff;
+#else
+    for (size_t i = kVecStart; i < sizeof(union bpf_attr); ++i) acc |= p[i];
     return acc == 0;
+#endif
 }
 
 template <typename T = void>

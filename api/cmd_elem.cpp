@@ -13,7 +13,7 @@ namespace {
 
 // __bpf_copy_key: a key is required when key_size > 0 (NULL: EFAULT); keyless types refuse one.
 int check_key(const MapRef& m, uint64_t key) {
-    if (m.h->hdr->key_size) return key ? 0 : -EFAULT;
+    if (m.h->key_size) return key ? 0 : -EFAULT;
     return key ? -EINVAL : 0;
 }
 
@@ -43,7 +43,7 @@ int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*) {
     if (a.flags & kNoSpinLock) return -EINVAL;
     if (int rc = check_key(m, a.key)) return rc;
     const void* key = user_ptr<const void>(a.key);
-    return with_out_buffer(user_ptr(a.value), m.h->map->user_value_size(),
+    return with_out_buffer(user_ptr(a.value), m.h->user_value_size,
                            [&](void* v) { return m.h->map->lookup(key, v); });
 }
 
@@ -73,9 +73,9 @@ int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_read()) return -EPERM;
     // A NULL key asks for the first key; a key on a keyless map is EINVAL.
-    if (a.key && !m.h->hdr->key_size) return -EINVAL;
+    if (a.key && !m.h->key_size) return -EINVAL;
     const void* key = user_ptr<const void>(a.key);
-    return with_out_buffer(user_ptr(a.next_key), m.h->hdr->key_size ? m.h->hdr->key_size : 1,
+    return with_out_buffer(user_ptr(a.next_key), m.h->key_size ? m.h->key_size : 1,
                            [&](void* nk) { return m.h->map->get_next_key(key, nk); });
 }
 
@@ -88,7 +88,7 @@ int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
     if (a.flags & kNoSpinLock) return -EINVAL;
     if (int rc = check_key(m, a.key)) return rc;
     const void* key = user_ptr<const void>(a.key);
-    return with_out_buffer(user_ptr(a.value), m.h->map->user_value_size(),
+    return with_out_buffer(user_ptr(a.value), m.h->user_value_size,
                            [&](void* v) { return m.h->map->lookup_and_delete(key, v, a.flags); });
 }
 

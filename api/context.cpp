@@ -144,6 +144,8 @@ int resolve_slow(int fd, MapRef& out) {
         nh->dev = st.st_dev;
         nh->ino = st.st_ino;
         nh->id = nh->hdr->map_id;
+        nh->key_size = nh->hdr->key_size;
+        nh->user_value_size = nh->map->user_value_size();
         // The map must be one of this store's: its id file must be this very file.
         struct stat idst;
         if (::stat(s->map_path(nh->id).c_str(), &idst) != 0 || idst.st_ino != st.st_ino ||

@@ -22,6 +22,7 @@
 
 #include <fmt/format.h>
 
+#include "shm/copy.hpp"
 #include "shm/log.hpp"
 #include "shm/map_type.hpp"
 #include "shm/robust_mutex.hpp"
@@ -106,7 +107,7 @@ class ArrayMap final : public Map {
                 cpu_relax();
                 continue;
             }
-            std::memcpy(value, value_of(idx), value_size_);
+            copy_bytes(value, value_of(idx), value_size_);
             if (!seq.read_retry(s)) return 0;
         }
     }

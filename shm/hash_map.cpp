@@ -37,6 +37,7 @@
 
 #include <fmt/format.h>
 
+#include "shm/copy.hpp"
 #include "shm/hash.hpp"
 #include "shm/log.hpp"
 #include "shm/map_type.hpp"
@@ -169,7 +170,7 @@ class HashMap final : public Map {
                 const std::byte* e = elems + idx * es;
                 const auto& eh = *reinterpret_cast<const ElemHeader*>(e);
                 if (eh.hash == h && keys_equal(e + sizeof(ElemHeader), key, ks)) {
-                    std::memcpy(value, e + voff, vs);
+                    copy_bytes(value, e + voff, vs);
                     found = true;
                     break;
                 }
