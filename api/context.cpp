@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "shm/log.hpp"
 
@@ -33,7 +35,14 @@ struct Context {
 };
 
 Context& ctx() {
-    static Context* c = new Context;  // never destroyed: close() may run during exit
+    static Context* c = [] {
+        auto* n = new Context;  // never destroyed: close() may run during exit
+        // A child forked while another thread held the mutex would never get it: hold it
+        // across fork() so both sides start with it free.
+        pthread_atfork([] { ctx().mu.lock(); }, [] { ctx().mu.unlock(); },
+                       [] { ctx().mu.unlock(); });
+        return n;
+    }();
     return *c;
 }
 
@@ -168,6 +177,20 @@ int resolve_slow(int fd, MapRef& out) {
 }
 
 }  // namespace detail
+
+std::vector<int> map_fds() {
+    Context& c = ctx();
+    std::lock_guard<std::mutex> g(c.mu);
+    std::vector<int> fds;
+    for (unsigned ci = 0; ci < detail::kChunks; ++ci) {
+        std::atomic<uintptr_t>* chunk = detail::g_fd_chunks[ci].load(std::memory_order_acquire);
+        if (!chunk) continue;
+        for (unsigned i = 0; i < (1u << detail::kChunkBits); ++i)
+            if (chunk[i].load(std::memory_order_relaxed))
+                fds.push_back(static_cast<int>((ci << detail::kChunkBits) | i));
+    }
+    return fds;
+}
 
 MapHandle* detach_fd(int fd) {
     Context& c = ctx();

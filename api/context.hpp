@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "shm/segment.hpp"
 #include "shm/store.hpp"
@@ -85,6 +86,8 @@ shm::Store* store(int& err);
 // after the OS has closed it, unmaps the segment when it was this process's last fd to the map
 // and destroys the map if nothing else holds or pins it.
 MapHandle* detach_fd(int fd);
+// Every fd in the table (for the exit-time close).
+std::vector<int> map_fds();
 void release_handle(MapHandle* h);
 
 // Mode for new segment files (bpfmap_set_create_mode).

@@ -16,6 +16,17 @@ namespace bpfmap::shm {
 std::atomic<CrashHook> g_crash_hook{nullptr};
 }
 
+namespace {
+
+// At a normal exit (exit(), return from main) the map fds are closed here, after the program's
+// own atexit handlers, so that the last holder's exit destroys an unpinned map at once, as its
+// last close() would. A killed process (or _exit) skips this; its maps are reclaimed lazily.
+__attribute__((destructor)) void close_map_fds_at_exit() {
+    for (int fd : bpfmap::api::map_fds()) ::close(fd);
+}
+
+}  // namespace
+
 extern "C" {
 
 __attribute__((visibility("default"))) int bpfmap_unpin(const char* path) {
