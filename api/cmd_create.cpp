@@ -54,6 +54,9 @@ uint64_t random_seed() {
 }  // namespace
 
 int adopt_map_fd(int fd) {
+    // The kernel just handed out this number: an entry left for it (an fd closed behind the
+    // table's back, e.g. by a raw system call) is stale. Drop it before resolving afresh.
+    release_handle(detach_fd(fd));
     MapRef m;
     if (int rc = get_map(fd, m); rc != 0) {
         ::close(fd);

@@ -7,7 +7,9 @@
 
 #include <pthread.h>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -190,6 +192,37 @@ std::vector<int> map_fds() {
                 fds.push_back(static_cast<int>((ci << detail::kChunkBits) | i));
     }
     return fds;
+}
+
+void copy_fd_entry(int from, int to) {
+    Context& c = ctx();
+    std::lock_guard<std::mutex> g(c.mu);
+    uintptr_t v = fd_table_get(from);
+    if (!v || fd_table_get(to)) return;
+    reinterpret_cast<MapHandle*>(v & ~uintptr_t{3})->fd_refs++;
+    table_set(to, v);
+}
+
+namespace {
+std::string configured_root() {
+    const char* env = std::getenv("BPFMAP_ROOT");
+    return env && *env ? env : "/dev/shm/bpfmap";
+}
+}  // namespace
+
+void register_if_map(int fd) {
+    if (fd_table_get(fd)) return;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+    char target[PATH_MAX], root[PATH_MAX];
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+    if (n <= 0 || !realpath(configured_root().c_str(), root)) return;
+    target[n] = '\0';
+    const size_t rl = std::strlen(root);
+    if (std::strncmp(target, root, rl) != 0 || target[rl] != '/') return;
+    MapRef m;
+    detail::resolve_slow(fd, m);  // refuses (and logs) what is not a valid map
 }
 
 MapHandle* detach_fd(int fd) {

@@ -86,6 +86,11 @@ shm::Store* store(int& err);
 // after the OS has closed it, unmaps the segment when it was this process's last fd to the map
 // and destroys the map if nothing else holds or pins it.
 MapHandle* detach_fd(int fd);
+// dup() and friends: `to` now refers to the same open file description as `from`.
+void copy_fd_entry(int from, int to);
+// Registers `fd` if it is a map fd of this store (its file lies inside the store's root);
+// does nothing otherwise. Never opens the store for an fd that is not in the root.
+void register_if_map(int fd);
 // Every fd in the table (for the exit-time close).
 std::vector<int> map_fds();
 void release_handle(MapHandle* h);

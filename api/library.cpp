@@ -44,6 +44,11 @@ __attribute__((visibility("default"))) int bpfmap_unpin(const char* path) {
         errno = rc == -EACCES ? EPERM : -rc;
         return -1;
     }
+    // A map's own id file is not a pin: removing it would orphan a live map.
+    if (st->is_id_file(path)) {
+        errno = EPERM;
+        return -1;
+    }
     bpfmap::shm::SegmentHeader h{};
     int fd = ::open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;

@@ -129,6 +129,9 @@ uint64_t hash_region_size(const MapSpec& s) {
     return layout_of(s).total;
 }
 
+// KeySize: the key size when it is 4 or 8 (known at compile time, so hashing and comparing a
+// key are a few instructions), 0 for any other size (read from the header).
+template <uint32_t KeySize>
 class HashMap final : public Map {
   public:
     HashMap(const SegmentHeader& hdr, std::byte* region, const Layout& l)
@@ -147,42 +150,24 @@ class HashMap final : public Map {
           capacity_(l.capacity),
           elem_size_(l.elem_size) {}
 
-    // The hot path: members are copied to locals first, because the acquire loads below would
-    // otherwise make the compiler reload them from the object on every step.
+    // The hot path: one sequence-count read, one chain walk, one check. Anything unusual (a
+    // writer inside the bucket, a retry) goes to lookup_slow().
     int lookup(const void* key, void* value) override {
-        const uint32_t ks = key_size_, vs = value_size_, cap = capacity_, voff = value_off_;
-        const uint64_t es = elem_size_;
-        const std::byte* const elems = elems_;
-        const uint32_t h = hash_key(key, ks, seed_);
+        const uint32_t h = hash_key(key, ks(), seed_);
         const Bucket& b = buckets_[h & mask_];
-        for (int spins = 0;; ++spins) {
-            const uint32_t s = b.seq.read_begin();
-            if (SeqCount::busy(s)) [[unlikely]] {
-                if (spins < kSeqSpinLimit) {
-                    cpu_relax();
-                    continue;
-                }
-                return lookup_locked(key, value, h);
-            }
-            uint32_t idx = b.head.load(std::memory_order_acquire);
-            bool found = false;
-            for (uint32_t steps = 0; idx < cap && steps < cap; ++steps) {
-                const std::byte* e = elems + idx * es;
-                const auto& eh = *reinterpret_cast<const ElemHeader*>(e);
-                if (eh.hash == h && keys_equal(e + sizeof(ElemHeader), key, ks)) {
-                    copy_bytes(value, e + voff, vs);
-                    found = true;
-                    break;
-                }
-                idx = eh.next.load(std::memory_order_acquire);
-            }
-            if (!b.seq.read_retry(s)) return found ? 0 : -ENOENT;
+        const uint32_t s = b.seq.read_begin();
+        if (!SeqCount::busy(s)) [[likely]] {
+            const std::byte* e = find_elem(b, h, key);
+            if (e) copy_bytes(value, e + value_off_, value_size_);
+            if (!b.seq.read_retry(s)) [[likely]]
+                return e ? 0 : -ENOENT;
         }
+        return lookup_slow(key, value, h);
     }
 
     int update(const void* key, const void* value, uint64_t flags) override {
         if (flags > BPF_EXIST) return -EINVAL;
-        const uint32_t h = hash_key(key, key_size_, seed_);
+        const uint32_t h = hash_key(key, ks(), seed_);
         int rc;
         {
             StripeGuard g(*this, h & mask_);
@@ -202,7 +187,7 @@ class HashMap final : public Map {
     int get_next_key(const void* key, void* next_key) override {
         uint32_t start = 0;
         if (key) {
-            const uint32_t h = hash_key(key, key_size_, seed_);
+            const uint32_t h = hash_key(key, ks(), seed_);
             const uint32_t bi = h & mask_;
             Bucket& b = buckets_[bi];
             for (int spins = 0;; ++spins) {
@@ -347,7 +332,7 @@ class HashMap final : public Map {
         uint32_t idx = b.head.load(std::memory_order_acquire);
         for (uint32_t steps = 0; idx < capacity_ && steps < capacity_; ++steps) {
             const std::byte* e = elem(idx);
-            if (header(idx).hash == h && keys_equal(e + key_off_, key, key_size_)) return idx;
+            if (header(idx).hash == h && keys_equal(e + key_off_, key, ks())) return idx;
             idx = header(idx).next.load(std::memory_order_acquire);
         }
         return kNil;
@@ -381,6 +366,43 @@ class HashMap final : public Map {
         return 0;
     }
 
+    uint32_t ks() const { return KeySize ? KeySize : key_size_; }
+
+    // The element holding `key` in b's chain, or nullptr. Members are copied to locals first:
+    // the acquire loads would otherwise make the compiler reload them on every step. Safe
+    // against concurrent writers (indices checked, walk bounded); the caller validates the
+    // result with the sequence count.
+    const std::byte* find_elem(const Bucket& b, uint32_t h, const void* key) const {
+        const uint32_t cap = capacity_, kl = ks();
+        const uint64_t es = elem_size_;
+        const std::byte* const elems = elems_;
+        uint32_t idx = b.head.load(std::memory_order_acquire);
+        for (uint32_t steps = 0; idx < cap && steps < cap; ++steps) {
+            const std::byte* e = elems + idx * es;
+            const auto& eh = *reinterpret_cast<const ElemHeader*>(e);
+            if (eh.hash == h && keys_equal(e + sizeof(ElemHeader), key, kl)) return e;
+            idx = eh.next.load(std::memory_order_acquire);
+        }
+        return nullptr;
+    }
+
+    [[gnu::noinline]] int lookup_slow(const void* key, void* value, uint32_t h) {
+        const Bucket& b = buckets_[h & mask_];
+        for (int spins = 0;; ++spins) {
+            const uint32_t s = b.seq.read_begin();
+            if (SeqCount::busy(s)) {
+                if (spins < kSeqSpinLimit) {
+                    cpu_relax();
+                    continue;
+                }
+                return lookup_locked(key, value, h);  // wait for, or repair after, the writer
+            }
+            const std::byte* e = find_elem(b, h, key);
+            if (e) copy_bytes(value, e + value_off_, value_size_);
+            if (!b.seq.read_retry(s)) return e ? 0 : -ENOENT;
+        }
+    }
+
     int lookup_locked(const void* key, void* value, uint32_t h) {
         const uint32_t bi = h & mask_;
         StripeGuard g(*this, bi);
@@ -395,7 +417,7 @@ class HashMap final : public Map {
     void wait_for_stripe(uint32_t bi) { StripeGuard g(*this, bi); }
 
     int remove(const void* key, void* value_out) {
-        const uint32_t h = hash_key(key, key_size_, seed_);
+        const uint32_t h = hash_key(key, ks(), seed_);
         const uint32_t bi = h & mask_;
         Bucket& b = buckets_[bi];
         uint32_t idx;
@@ -404,8 +426,7 @@ class HashMap final : public Map {
             std::atomic<uint32_t>* link = &b.head;
             idx = link->load(std::memory_order_relaxed);
             for (uint32_t steps = 0; idx < capacity_ && steps < capacity_; ++steps) {
-                if (header(idx).hash == h && keys_equal(elem(idx) + key_off_, key, key_size_))
-                    break;
+                if (header(idx).hash == h && keys_equal(elem(idx) + key_off_, key, ks())) break;
                 link = &header(idx).next;
                 idx = link->load(std::memory_order_relaxed);
             }
@@ -545,7 +566,14 @@ std::unique_ptr<Map> hash_attach(const SegmentHeader& hdr, MapState&, std::byte*
                    hdr.map_id);
         return nullptr;
     }
-    return std::make_unique<HashMap>(hdr, region, l);
+    switch (hdr.key_size) {
+        case 4:
+            return std::make_unique<HashMap<4>>(hdr, region, l);
+        case 8:
+            return std::make_unique<HashMap<8>>(hdr, region, l);
+        default:
+            return std::make_unique<HashMap<0>>(hdr, region, l);
+    }
 }
 
 }  // namespace

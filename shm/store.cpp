@@ -259,6 +259,12 @@ int Store::pin(uint32_t id, const char* path) {
     return 0;
 }
 
+bool Store::is_id_file(const char* path) const {
+    int err;
+    const std::string real = real_path(path, err);
+    return !real.empty() && is_within(real, real_root_ + "/maps");
+}
+
 int Store::check_get_path(const char* path) const {
     int err;
     const std::string real = real_path(path, err);

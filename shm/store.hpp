@@ -72,6 +72,8 @@ class Store {
     int check_pin_path(const char* path) const;
     // Links map `id` at `path` (checked with check_pin_path first).
     int pin(uint32_t id, const char* path);
+    // True if `path` resolves into maps/ (a map's own id file, not a pin).
+    bool is_id_file(const char* path) const;
     // BPF_OBJ_GET's path rules: 0, -ENOENT (missing), -EACCES (outside the root, or not a map).
     int check_get_path(const char* path) const;
 
