@@ -37,6 +37,12 @@ inline bool attr_tail_zero(const union bpf_attr& a) {
 #endif
 }
 
+// Where a field of the caller's attr is, computed without dereferencing it (the caller's
+// pointer may be NULL or unmapped; the write-back through copy_to_user() then fails).
+inline void* attr_field(union bpf_attr* uattr, size_t offset) {
+    return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(uattr) + offset);
+}
+
 template <typename T = void>
 inline T* user_ptr(uint64_t v) {
     return reinterpret_cast<T*>(static_cast<uintptr_t>(v));

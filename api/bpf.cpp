@@ -9,6 +9,7 @@
 
 #include "api/attr.hpp"
 #include "api/commands.hpp"
+#include "api/uaccess.hpp"
 #include "shm/log.hpp"
 
 namespace bpfmap::api {
@@ -57,28 +58,30 @@ int fail(int err) {
 extern "C" __attribute__((visibility("default"))) int bpf(int cmd, union bpf_attr* uattr,
                                                           unsigned int size) {
     using namespace bpfmap::api;
+    uaccess_init();
     if (size > kMaxAttrSize) return fail(E2BIG);
-    union bpf_attr local;
-    const union bpf_attr* a;
+    union bpf_attr a;
     if (size >= sizeof(union bpf_attr)) [[likely]] {
-        if (!uattr) return fail(EFAULT);
         // Bytes past the union this library knows must be zero (bpf_check_uarg_tail_zero).
-        const auto* p = reinterpret_cast<const unsigned char*>(uattr);
-        for (unsigned i = sizeof(union bpf_attr); i < size; ++i)
-            if (p[i]) return fail(E2BIG);
-        a = uattr;  // read in place: no copy on the hot path
-    } else {
-        std::memset(&local, 0, sizeof local);  // a short attr is zero-extended
-        if (size) {
-            if (!uattr) return fail(EFAULT);
-            std::memcpy(&local, uattr, size);
+        if (size > sizeof(union bpf_attr)) {
+            unsigned char tail[kMaxAttrSize];
+            const unsigned n = size - static_cast<unsigned>(sizeof(union bpf_attr));
+            if (!copy_from_user(
+                    tail, reinterpret_cast<const unsigned char*>(uattr) + sizeof(union bpf_attr),
+                    n))
+                return fail(EFAULT);
+            for (unsigned i = 0; i < n; ++i)
+                if (tail[i]) return fail(E2BIG);
         }
-        a = &local;
+        if (!copy_attr_from_user(&a, uattr)) return fail(EFAULT);
+    } else {
+        std::memset(&a, 0, sizeof a);  // a short attr is zero-extended
+        if (!copy_from_user(&a, uattr, size)) return fail(EFAULT);
     }
     CommandHandler h = cmd >= 0 && cmd < 64 ? kCommands.handlers[cmd] : nullptr;
     int rc;
     try {
-        rc = h ? h(*a, uattr) : unsupported(cmd);
+        rc = h ? h(a, uattr) : unsupported(cmd);
     } catch (const std::bad_alloc&) {
         rc = -ENOMEM;
     } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // the type's alloc_check, then the store.
 #include <dirent.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -76,7 +77,6 @@ int cmd_map_create(const union bpf_attr& a, union bpf_attr*) {
         shm::log().debug("map type {} is not implemented by bpfmap: EINVAL", a.map_type);
         return -EINVAL;
     }
-    if (a.map_ifindex) return -EOPNOTSUPP;  // no device offload in user space
     shm::MapSpec spec;
     spec.map_type = a.map_type;
     spec.key_size = a.key_size;
@@ -85,6 +85,15 @@ int cmd_map_create(const union bpf_attr& a, union bpf_attr*) {
     spec.map_flags = a.map_flags;
     spec.map_extra = a.map_extra;
     if (int rc = ops->alloc_check(spec)) return rc;
+    // Device offload (bpf_map_offload_map_alloc): only some types, only on an existing device,
+    // and no device offloads to user space.
+    if (a.map_ifindex) {
+        char ifname[IF_NAMESIZE];
+        if (!ops->offloadable || !if_indextoname(a.map_ifindex, ifname)) return -EINVAL;
+        return -EOPNOTSUPP;
+    }
+    if (ops->alloc_limits)
+        if (int rc = ops->alloc_limits(spec)) return rc;
     if (a.btf_value_type_id || a.btf_vmlinux_value_type_id) {
         shm::log().info("map creation with BTF type ids: bpfmap has no BTF support: EINVAL");
         return -EINVAL;

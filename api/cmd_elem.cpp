@@ -2,35 +2,36 @@
 // The checks and their order follow kernel/bpf/syscall.c (map_lookup_elem, map_update_elem,
 // ...): CHECK_ATTR, command flags, the fd, access, BPF_F_LOCK, the key, the value, the op.
 #include <cerrno>
-#include <vector>
 
 #include "api/attr.hpp"
 #include "api/commands.hpp"
 #include "api/context.hpp"
+#include "api/uaccess.hpp"
 
 namespace bpfmap::api {
 namespace {
 
-// __bpf_copy_key: a key is required when key_size > 0 (NULL: EFAULT); keyless types refuse one.
-int check_key(const MapRef& m, uint64_t key) {
-    if (m.h->key_size) return key ? 0 : -EFAULT;
-    return key ? -EINVAL : 0;
-}
-
 // BPF_F_LOCK needs a BTF spin lock in the value; bpfmap has no BTF, so it is always EINVAL.
 constexpr uint64_t kNoSpinLock = BPF_F_LOCK;
 
-// Calls `op` with the user's buffer, or with a scratch buffer when the user's is NULL: the
-// kernel runs the op first and fails the copy-out with EFAULT afterwards (so a missing element
-// is still ENOENT, and LOOKUP_AND_DELETE has already deleted).
-template <typename Op>
-int with_out_buffer(void* user, uint32_t size, Op op) {
-    if (user) [[likely]]
-        return op(user);
-    std::vector<unsigned char> scratch(size);
-    int rc = op(scratch.data());
-    return rc == 0 ? -EFAULT : rc;
-}
+// __bpf_copy_key(): the key is copied in from the caller when key_size > 0 (unreadable: EFAULT);
+// a keyless type refuses a key (EINVAL).
+class UserKey {
+  public:
+    UserKey(const MapRef& m, uint64_t ukey) : buf_(m.h->key_size) {
+        const uint32_t ks = m.h->key_size;
+        if (ks == 0)
+            rc_ = ukey ? -EINVAL : 0;
+        else
+            rc_ = copy_from_user(buf_.data(), user_ptr<const void>(ukey), ks) ? 0 : -EFAULT;
+    }
+    int error() const { return rc_; }
+    const void* get() { return buf_.data(); }
+
+  private:
+    ScratchBuffer buf_;
+    int rc_;
+};
 
 }  // namespace
 
@@ -41,10 +42,14 @@ int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*) {
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_read()) return -EPERM;
     if (a.flags & kNoSpinLock) return -EINVAL;
-    if (int rc = check_key(m, a.key)) return rc;
-    const void* key = user_ptr<const void>(a.key);
-    return with_out_buffer(user_ptr(a.value), m.h->user_value_size,
-                           [&](void* v) { return m.h->map->lookup(key, v); });
+    UserKey key(m, a.key);
+    if (int rc = key.error()) return rc;
+    // The op fills a buffer of ours; a missing element leaves the caller's untouched, and an
+    // unwritable one is EFAULT after the op, as in the kernel.
+    const uint32_t vs = m.h->user_value_size;
+    ScratchBuffer value(vs);
+    if (int rc = m.h->map->lookup(key.get(), value.data())) return rc;
+    return copy_to_user(user_ptr(a.value), value.data(), vs) ? 0 : -EFAULT;
 }
 
 int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*) {
@@ -53,9 +58,12 @@ int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*) {
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_write()) return -EPERM;
     if (a.flags & kNoSpinLock) return -EINVAL;
-    if (int rc = check_key(m, a.key)) return rc;
-    if (!a.value) return -EFAULT;
-    return m.h->map->update(user_ptr<const void>(a.key), user_ptr<const void>(a.value), a.flags);
+    UserKey key(m, a.key);
+    if (int rc = key.error()) return rc;
+    const uint32_t vs = m.h->user_value_size;
+    ScratchBuffer value(vs);
+    if (!copy_from_user(value.data(), user_ptr<const void>(a.value), vs)) return -EFAULT;
+    return m.h->map->update(key.get(), value.data(), a.flags);
 }
 
 int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*) {
@@ -63,8 +71,9 @@ int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*) {
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_write()) return -EPERM;
-    if (int rc = check_key(m, a.key)) return rc;
-    return m.h->map->delete_elem(user_ptr<const void>(a.key));
+    UserKey key(m, a.key);
+    if (int rc = key.error()) return rc;
+    return m.h->map->delete_elem(key.get());
 }
 
 int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
@@ -72,11 +81,13 @@ int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_read()) return -EPERM;
-    // A NULL key asks for the first key; a key on a keyless map is EINVAL.
-    if (a.key && !m.h->key_size) return -EINVAL;
-    const void* key = user_ptr<const void>(a.key);
-    return with_out_buffer(user_ptr(a.next_key), m.h->key_size ? m.h->key_size : 1,
-                           [&](void* nk) { return m.h->map->get_next_key(key, nk); });
+    // A NULL key asks for the first key.
+    UserKey key(m, a.key);
+    if (a.key && key.error()) return key.error();
+    const uint32_t ks = m.h->key_size;
+    ScratchBuffer next(ks ? ks : 1);
+    if (int rc = m.h->map->get_next_key(a.key ? key.get() : nullptr, next.data())) return rc;
+    return copy_to_user(user_ptr(a.next_key), next.data(), ks) ? 0 : -EFAULT;
 }
 
 int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
@@ -86,10 +97,13 @@ int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_read() || !m.can_write()) return -EPERM;
     if (a.flags & kNoSpinLock) return -EINVAL;
-    if (int rc = check_key(m, a.key)) return rc;
-    const void* key = user_ptr<const void>(a.key);
-    return with_out_buffer(user_ptr(a.value), m.h->user_value_size,
-                           [&](void* v) { return m.h->map->lookup_and_delete(key, v, a.flags); });
+    UserKey key(m, a.key);
+    if (int rc = key.error()) return rc;
+    const uint32_t vs = m.h->user_value_size;
+    ScratchBuffer value(vs);
+    // The element is gone even if the copy-out then fails (kernel order).
+    if (int rc = m.h->map->lookup_and_delete(key.get(), value.data(), a.flags)) return rc;
+    return copy_to_user(user_ptr(a.value), value.data(), vs) ? 0 : -EFAULT;
 }
 
 int cmd_map_freeze(const union bpf_attr& a, union bpf_attr*) {

@@ -8,6 +8,7 @@
 #include "api/attr.hpp"
 #include "api/commands.hpp"
 #include "api/context.hpp"
+#include "api/uaccess.hpp"
 
 namespace bpfmap::api {
 
@@ -21,9 +22,9 @@ int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr) {
         if (id <= a.start_id) continue;
         // A map whose holders were all killed is destroyed here rather than listed.
         if (st->try_destroy(id)) continue;
-        if (!uattr) return -EFAULT;
-        uattr->next_id = id;
-        return 0;
+        return copy_to_user(attr_field(uattr, offsetof(union bpf_attr, next_id)), &id, sizeof id)
+                   ? 0
+                   : -EFAULT;
     }
     return -ENOENT;
 }
@@ -53,12 +54,17 @@ int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr) {
     auto* uinfo = user_ptr<unsigned char>(a.info.info);
     if (len > 4096) return -E2BIG;
     if (len > sizeof(struct bpf_map_info)) {
-        if (!uinfo) return -EFAULT;
-        for (uint32_t i = sizeof(struct bpf_map_info); i < len; ++i)
-            if (uinfo[i]) return -E2BIG;
+        unsigned char tail[4096];
+        const uint32_t n = len - static_cast<uint32_t>(sizeof(struct bpf_map_info));
+        if (!copy_from_user(tail, uinfo + sizeof(struct bpf_map_info), n)) return -EFAULT;
+        for (uint32_t i = 0; i < n; ++i)
+            if (tail[i]) return -E2BIG;
         len = sizeof(struct bpf_map_info);
     }
-    if (len && !uinfo) return -EFAULT;
+    {  // the kernel reads the caller's struct first (copy_from_user), then overwrites it
+        struct bpf_map_info in;
+        if (!copy_from_user(&in, uinfo, len)) return -EFAULT;
+    }
     struct bpf_map_info info;
     std::memset(&info, 0, sizeof info);
     const shm::SegmentHeader& h = *m.h->hdr;
@@ -70,10 +76,11 @@ int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr) {
     info.map_flags = h.map_flags;
     std::memcpy(info.name, h.name, sizeof info.name);
     info.map_extra = h.map_extra;
-    std::memcpy(uinfo, &info, len);
-    if (!uattr) return -EFAULT;
-    uattr->info.info_len = len;
-    return 0;
+    if (!copy_to_user(uinfo, &info, len)) return -EFAULT;
+    return copy_to_user(attr_field(uattr, offsetof(union bpf_attr, info.info_len)), &len,
+                        sizeof len)
+               ? 0
+               : -EFAULT;
 }
 
 }  // namespace bpfmap::api

@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include <cerrno>
+#include <string>
 
 #include "api/attr.hpp"
 #include "api/commands.hpp"
 #include "api/context.hpp"
+#include "api/uaccess.hpp"
+#include "shm/log.hpp"
 #include "shm/segment_format.hpp"
 
 namespace bpfmap::api {
@@ -21,6 +26,17 @@ int access_mode(uint32_t flags) {
     return O_RDWR;
 }
 
+// getname(): the caller's path, copied in. EFAULT if unreadable, ENAMETOOLONG past PATH_MAX.
+int user_path(uint64_t upath, std::string& out) {
+    const char* p = user_ptr<const char>(upath);
+    long n = strnlen_user(p, PATH_MAX);
+    if (n < 0) return -EFAULT;
+    if (n >= PATH_MAX) return -ENAMETOOLONG;
+    if (n == 0) return -ENOENT;
+    out.resize(static_cast<size_t>(n));
+    return copy_from_user(out.data(), p, static_cast<size_t>(n)) ? 0 : -EFAULT;
+}
+
 }  // namespace
 
 int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*) {
@@ -29,13 +45,13 @@ int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*) {
     MapRef m;
     // bpf_fd_probe_obj(): anything that is not a BPF object, a closed fd included, is EINVAL.
     if (get_map(static_cast<int>(a.bpf_fd), m) != 0) return -EINVAL;
-    const char* path = user_ptr<const char>(a.pathname);
-    if (!path) return -EFAULT;
+    std::string path;
+    if (int rc = user_path(a.pathname, path)) return rc;
     int err;
     shm::Store* st = store(err);
     if (!st) return -err;
-    if (int rc = st->check_pin_path(path)) return rc;
-    return st->pin(m.h->id, path);
+    if (int rc = st->check_pin_path(path.c_str())) return rc;
+    return st->pin(m.h->id, path.c_str());
 }
 
 int cmd_obj_get(const union bpf_attr& a, union bpf_attr*) {
@@ -44,8 +60,9 @@ int cmd_obj_get(const union bpf_attr& a, union bpf_attr*) {
     if (a.bpf_fd != 0) return -EINVAL;
     const int accmode = access_mode(a.file_flags);
     if (accmode < 0) return accmode;
-    const char* path = user_ptr<const char>(a.pathname);
-    if (!path) return -EFAULT;
+    std::string upath;
+    if (int rc = user_path(a.pathname, upath)) return rc;
+    const char* path = upath.c_str();
     int err;
     shm::Store* st = store(err);
     if (!st) return -err;
@@ -60,7 +77,13 @@ int cmd_obj_get(const union bpf_attr& a, union bpf_attr*) {
             pread(probe, &magic, sizeof magic, 0) == static_cast<ssize_t>(sizeof magic) &&
             magic == shm::kSegmentMagic;
         ::close(probe);
-        if (!is_segment) return -EACCES;
+        if (!is_segment) {
+            shm::log().debug(
+                "BPF_OBJ_GET {}: magic number (not a bpfmap segment) check failed: "
+                "EACCES",
+                path);
+            return -EACCES;
+        }
     }
     int fd = st->open_ref(path, accmode);
     if (fd < 0) return fd;

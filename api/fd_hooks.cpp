@@ -7,6 +7,8 @@
 //    to the map, the map is destroyed if nothing else holds or pins it.
 //  - dup(), dup2()/dup3() and fcntl(F_DUPFD*) of a map fd register the new fd, so that its
 //    close() too is seen at once.
+//  - read() and write() (and their p- and v- forms) on a map fd fail with EINVAL, as on the
+//    kernel's map fds: they would otherwise read or overwrite the segment file.
 //  - recvmsg() registers map fds received with SCM_RIGHTS; and at load, map fds inherited
 //    across exec are registered (a scan of /proc/self/fd for files inside the store's root).
 //
@@ -16,6 +18,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -168,6 +171,27 @@ __attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...) {
     if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) duplicated(fd, rc);
     return rc;
 }
+
+// The kernel's map fds have no read or write (bpf_dummy_read/bpf_dummy_write): EINVAL.
+#define BPFMAP_NO_IO(ret, name, params, args)                                        \
+    __attribute__((visibility("default"))) ret name params {                        \
+        using Fn = ret(*) params;                                                    \
+        static Fn fn = next_symbol<Fn>(#name);                                       \
+        if (fd_table_get(fd)) [[unlikely]] {                                         \
+            errno = EINVAL;                                                          \
+            return -1;                                                               \
+        }                                                                            \
+        return fn args;                                                              \
+    }
+BPFMAP_NO_IO(ssize_t, read, (int fd, void* buf, size_t n), (fd, buf, n))
+BPFMAP_NO_IO(ssize_t, write, (int fd, const void* buf, size_t n), (fd, buf, n))
+BPFMAP_NO_IO(ssize_t, pread, (int fd, void* buf, size_t n, off_t off), (fd, buf, n, off))
+BPFMAP_NO_IO(ssize_t, pwrite, (int fd, const void* buf, size_t n, off_t off), (fd, buf, n, off))
+BPFMAP_NO_IO(ssize_t, pread64, (int fd, void* buf, size_t n, off64_t off), (fd, buf, n, off))
+BPFMAP_NO_IO(ssize_t, pwrite64, (int fd, const void* buf, size_t n, off64_t off), (fd, buf, n, off))
+BPFMAP_NO_IO(ssize_t, readv, (int fd, const struct iovec* iov, int n), (fd, iov, n))
+BPFMAP_NO_IO(ssize_t, writev, (int fd, const struct iovec* iov, int n), (fd, iov, n))
+#undef BPFMAP_NO_IO
 
 __attribute__((visibility("default"))) ssize_t recvmsg(int sockfd, struct msghdr* msg, int flags) {
     using Fn = ssize_t (*)(int, struct msghdr*, int);

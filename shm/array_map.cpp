@@ -103,6 +103,8 @@ class ArrayMap final : public Map {
             if (SeqCount::busy(s)) {
                 if (spins >= kSeqSpinLimit) {
                     StripeGuard g(*this, idx);  // wait for (or repair after) the writer
+                    // Holding the lock, an odd count is no live write: a corrupt segment.
+                    if (SeqCount::busy(seq.read_begin())) seq.repair();
                 }
                 cpu_relax();
                 continue;
@@ -229,7 +231,7 @@ std::unique_ptr<Map> array_attach(const SegmentHeader& hdr, MapState&, std::byte
 
 extern const MapTypeOps kArrayMapOps;
 const MapTypeOps kArrayMapOps = {
-    BPF_MAP_TYPE_ARRAY, "array",           array_alloc_check,
+    BPF_MAP_TYPE_ARRAY, "array",           true,         array_alloc_check, nullptr,
     array_region_size,  array_init_region, array_attach,
 };
 

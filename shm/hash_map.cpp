@@ -121,8 +121,12 @@ int hash_alloc_check(const MapSpec& s) {
         return -EINVAL;
     if (s.max_entries == 0 || s.key_size == 0 || s.value_size == 0) return -EINVAL;
     if (uint64_t{s.key_size} + s.value_size >= kMaxKeyPlusValue) return -E2BIG;
-    if (s.max_entries > kMaxEntries) return -E2BIG;
     return 0;
+}
+
+// htab_map_alloc: the bucket array's size must fit in u32.
+int hash_alloc_limits(const MapSpec& s) {
+    return s.max_entries > kMaxEntries ? -E2BIG : 0;
 }
 
 uint64_t hash_region_size(const MapSpec& s) {
@@ -168,13 +172,15 @@ class HashMap final : public Map {
     int update(const void* key, const void* value, uint64_t flags) override {
         if (flags > BPF_EXIST) return -EINVAL;
         const uint32_t h = hash_key(key, ks(), seed_);
-        int rc;
-        {
-            StripeGuard g(*this, h & mask_);
-            rc = update_locked(buckets_[h & mask_], h, key, value, flags);
+        for (int attempt = 0;; ++attempt) {
+            int rc;
+            {
+                StripeGuard g(*this, h & mask_);
+                rc = update_locked(buckets_[h & mask_], h, key, value, flags);
+            }
+            maybe_rebuild();
+            if (rc != -E2BIG || attempt > 0 || !recover_dead_holders()) return rc;
         }
-        maybe_rebuild();
-        return rc;
     }
 
     int delete_elem(const void* key) override { return remove(key, nullptr); }
@@ -361,6 +367,7 @@ class HashMap final : public Map {
         std::memcpy(e + value_off_, value, value_size_);
         header(idx).next.store(b.head.load(std::memory_order_relaxed), std::memory_order_relaxed);
         b.seq.begin();
+        crash_point();  // tests kill a writer here: element taken and counted, not yet linked
         b.head.store(idx, std::memory_order_release);
         b.seq.end();
         return 0;
@@ -406,6 +413,7 @@ class HashMap final : public Map {
     int lookup_locked(const void* key, void* value, uint32_t h) {
         const uint32_t bi = h & mask_;
         StripeGuard g(*this, bi);
+        repair_if_odd(bi);
         uint32_t idx = find(buckets_[bi], h, key);
         if (idx == kNil) return -ENOENT;
         std::memcpy(value, elem(idx) + value_off_, value_size_);
@@ -414,7 +422,40 @@ class HashMap final : public Map {
 
     // A reader that saw an odd count for too long: wait for the writer by taking its lock
     // (which also repairs the bucket if the writer died).
-    void wait_for_stripe(uint32_t bi) { StripeGuard g(*this, bi); }
+    void wait_for_stripe(uint32_t bi) {
+        StripeGuard g(*this, bi);
+        repair_if_odd(bi);
+    }
+
+    // Holding bucket bi's stripe lock, an odd count cannot be a live write (writers finish
+    // before unlocking, and a dead writer was repaired on EOWNERDEAD): only a corrupt segment
+    // leaves one. Make it even so that readers stop waiting, and check the table.
+    void repair_if_odd(uint32_t bi) {
+        if (SeqCount::busy(buckets_[bi].seq.read_begin())) {
+            log().warn("hash map: bucket {} has an odd sequence count with no writer; repairing",
+                       bi);
+            buckets_[bi].seq.repair();
+            hh_->needs_rebuild.store(1, std::memory_order_relaxed);
+        }
+    }
+
+    // A full map while a process that died inside delete still holds a stripe lock: the
+    // element it unlinked is free but not yet back on the free list. Visit every stripe once
+    // so that any dead holder is found (EOWNERDEAD) and the table rebuilt. Returns true if a
+    // rebuild ran, so that the caller retries.
+    bool recover_dead_holders() {
+        for (uint32_t i = 0; i <= stripe_mask_; ++i) StripeGuard g(*this, i);
+        {
+            MutexGuard fg(*free_lock_);
+            if (fg.owner_died()) {
+                hh_->needs_rebuild.store(1, std::memory_order_relaxed);
+                fg.mark_consistent();
+            }
+        }
+        if (!hh_->needs_rebuild.load(std::memory_order_relaxed)) return false;
+        rebuild();
+        return true;
+    }
 
     int remove(const void* key, void* value_out) {
         const uint32_t h = hash_key(key, ks(), seed_);
@@ -580,7 +621,8 @@ std::unique_ptr<Map> hash_attach(const SegmentHeader& hdr, MapState&, std::byte*
 
 extern const MapTypeOps kHashMapOps;
 const MapTypeOps kHashMapOps = {
-    BPF_MAP_TYPE_HASH, "hash", hash_alloc_check, hash_region_size, hash_init_region, hash_attach,
+    BPF_MAP_TYPE_HASH, "hash",           true,        hash_alloc_check, hash_alloc_limits,
+    hash_region_size,  hash_init_region, hash_attach,
 };
 
 }  // namespace bpfmap::shm

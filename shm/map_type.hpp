@@ -68,9 +68,15 @@ class Map {
 struct MapTypeOps {
     uint32_t map_type;
     const char* name;  // bpftool's name: "hash", "array", ...
+    // Whether the kernel could offload this type to a device (map_ifindex): it answers
+    // EOPNOTSUPP for these on a device that can't, EINVAL for the others.
+    bool offloadable;
 
     // The kernel's map_alloc_check: validates a creation request; 0 or -errno.
     int (*alloc_check)(const MapSpec& spec);
+    // Limits the kernel checks while allocating (after map_alloc_check and after the offload
+    // branch), e.g. a bucket array too large: 0 or -errno. May be null.
+    int (*alloc_limits)(const MapSpec& spec);
     // Bytes of the type's region in the segment, for a spec that passed alloc_check.
     uint64_t (*region_size)(const MapSpec& spec);
     // Lays out a fresh, zero-filled region (locks, empty table). `seed` is the hash seed.

@@ -156,7 +156,8 @@ const char* validate_header(const SegmentHeader& h, uint64_t file_size) {
     const MapTypeOps* ops = find_map_type(h.map_type);
     if (!ops) return "map type (not one this build implements)";
     MapSpec spec = spec_of(h);
-    if (ops->alloc_check(spec) != 0) return "map parameters (not valid for the map type)";
+    if (ops->alloc_check(spec) != 0 || (ops->alloc_limits && ops->alloc_limits(spec) != 0))
+        return "map parameters (not valid for the map type)";
     if (h.region_offset != kRegionOffset || h.region_size != ops->region_size(spec) ||
         segment_size(*ops, spec) != h.segment_size)
         return "region size (inconsistent with the map parameters)";

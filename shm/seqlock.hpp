@@ -25,8 +25,11 @@ struct SeqCount {
         std::atomic_thread_fence(std::memory_order_acquire);
         return seq.load(std::memory_order_relaxed) != s;
     }
+    // Only the lock holder calls begin(), so an odd count here is never a live write (it is
+    // a corrupt segment): start from the next even value rather than invert the counter.
     void begin() {
-        seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        const uint32_t s = seq.load(std::memory_order_relaxed);
+        seq.store((s | 1u) + (s & 1u ? 2u : 0u), std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
     }
     void end() { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
