@@ -28,6 +28,7 @@ inline bool attr_tail_zero(const union bpf_attr& a) {
     for (size_t i = From; i < kVecStart; ++i) acc |= p[i];
 #if defined(__SSE2__)
     __m128i v = _mm_setzero_si128();
+#pragma GCC unroll 16
     for (size_t i = kVecStart; i < sizeof(union bpf_attr); i += 16)
         v = _mm_or_si128(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
     return acc == 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) == 0xffff;
