@@ -173,15 +173,15 @@ __attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...) {
 }
 
 // The kernel's map fds have no read or write (bpf_dummy_read/bpf_dummy_write): EINVAL.
-#define BPFMAP_NO_IO(ret, name, params, args)                                        \
-    __attribute__((visibility("default"))) ret name params {                        \
-        using Fn = ret(*) params;                                                    \
-        static Fn fn = next_symbol<Fn>(#name);                                       \
-        if (fd_table_get(fd)) [[unlikely]] {                                         \
-            errno = EINVAL;                                                          \
-            return -1;                                                               \
-        }                                                                            \
-        return fn args;                                                              \
+#define BPFMAP_NO_IO(ret, name, params, args)                \
+    __attribute__((visibility("default"))) ret name params { \
+        using Fn = ret(*) params;                            \
+        static Fn fn = next_symbol<Fn>(#name);               \
+        if (fd_table_get(fd)) [[unlikely]] {                 \
+            errno = EINVAL;                                  \
+            return -1;                                       \
+        }                                                    \
+        return fn args;                                      \
     }
 BPFMAP_NO_IO(ssize_t, read, (int fd, void* buf, size_t n), (fd, buf, n))
 BPFMAP_NO_IO(ssize_t, write, (int fd, const void* buf, size_t n), (fd, buf, n))

@@ -12,10 +12,6 @@
 #include "shm/segment_format.hpp"
 #include "shm/test_hooks.hpp"
 
-namespace bpfmap::shm {
-std::atomic<CrashHook> g_crash_hook{nullptr};
-}
-
 namespace {
 
 // At a normal exit (exit(), return from main) the map fds are closed here, after the program's

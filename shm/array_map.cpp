@@ -161,7 +161,8 @@ class ArrayMap final : public Map {
     std::vector<LockState> lock_states() const override {
         std::vector<LockState> out;
         for (uint32_t i = 0; i <= stripe_mask_; ++i)
-            out.push_back({fmt::format("stripe {}", i), stripes_[i].mutex.owner_tid()});
+            out.push_back({fmt::format("stripe {}", i), stripes_[i].mutex.owner_tid(),
+                           stripes_[i].mutex.owner_died()});
         return out;
     }
     uint32_t user_value_size() const override { return value_size_; }

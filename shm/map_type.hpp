@@ -32,7 +32,8 @@ struct MapState;
 // One process-shared lock of a map, as seen from outside (bpfmap-inspect).
 struct LockState {
     std::string name;  // "stripe 3", "free list", ...
-    int owner_tid;     // 0: free
+    int owner_tid;     // 0: free; -1: held by a holder that died, tid unknown
+    bool owner_died;   // the holder died inside; the next locker repairs
 };
 
 // A map as one process sees it: bound to a mapped, validated segment. Created by

@@ -34,8 +34,20 @@ void RobustMutex::mark_consistent() {
     pthread_mutex_consistent(&m_);
 }
 
+namespace {
+constexpr int kFutexOwnerDied = 0x40000000;
+constexpr int kFutexTidMask = 0x3fffffff;
+}  // namespace
+
+bool RobustMutex::owner_died() const {
+    return __atomic_load_n(&m_.__data.__lock, __ATOMIC_RELAXED) & kFutexOwnerDied;
+}
+
 int RobustMutex::owner_tid() const {
-    return __atomic_load_n(&m_.__data.__lock, __ATOMIC_RELAXED) & 0x3fffffff;  // FUTEX_TID_MASK
+    const int word = __atomic_load_n(&m_.__data.__lock, __ATOMIC_RELAXED);
+    if (!(word & kFutexOwnerDied)) return word & kFutexTidMask;
+    const int owner = __atomic_load_n(&m_.__data.__owner, __ATOMIC_RELAXED);
+    return owner > 0 ? owner : -1;
 }
 
 void RobustMutex::unlock() {

@@ -30,9 +30,12 @@ class RobustMutex {
     Locked lock();
     void mark_consistent();
     void unlock();
-    // The thread id of the holder, 0 if free (glibc's lock word; read without locking, for
-    // inspection only). The kernel writes the holder's tid there for robust futexes.
+    // For inspection only (read without locking): the thread id of the holder, 0 if free. When
+    // the holder died inside, the kernel clears the tid in the lock word and sets
+    // FUTEX_OWNER_DIED; owner_died() is then true and owner_tid() is the dead holder's tid
+    // (glibc keeps it in the mutex's owner field), or -1 if unknown.
     int owner_tid() const;
+    bool owner_died() const;
 
   private:
     pthread_mutex_t m_;
