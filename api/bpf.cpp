@@ -76,7 +76,7 @@ extern "C" __attribute__((visibility("default"))) int bpf(int cmd, union bpf_att
         if (!copy_attr_from_user(&a, uattr)) return fail(EFAULT);
     } else {
         std::memset(&a, 0, sizeof a);  // a short attr is zero-extended
-        if (!copy_from_user(&a, uattr, size)) return fail(EFAULT);
+        if (!copy_attr_prefix_from_user(&a, uattr, size)) return fail(EFAULT);
     }
     CommandHandler h = cmd >= 0 && cmd < 64 ? kCommands.handlers[cmd] : nullptr;
     int rc;

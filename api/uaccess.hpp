@@ -176,6 +176,33 @@ fault:
 #endif
 }
 
+// Copies the first `size` (< sizeof(union bpf_attr)) bytes of the caller's attr: 16 bytes at a
+// time (libbpf passes 32 for element commands), the rest through the generic copy.
+inline bool copy_attr_prefix_from_user(union bpf_attr* dst, const union bpf_attr* usrc,
+                                       unsigned size) {
+    if (size == 0) return true;
+    if (!usrc) return false;
+#ifdef BPFMAP_UACCESS
+    auto* d = reinterpret_cast<unsigned char*>(dst);
+    const auto* s = reinterpret_cast<const unsigned char*>(usrc);
+    unsigned i = 0;
+    for (; i + 16 <= size; i += 16)
+        asm goto(
+            "1: movdqu (%[s]), %%xmm0\n\t"
+            "movdqu %%xmm0, (%[d])\n" BPFMAP_EXTABLE("1b", "fault")
+            :
+            : [s] "r"(s + i), [d] "r"(d + i)
+            : "xmm0", "memory"
+            : fault);
+    return i == size || bpfmap_uaccess_copy(d + i, s + i, size - i) == 0;
+fault:
+    return false;
+#else
+    std::memcpy(dst, usrc, size);
+    return true;
+#endif
+}
+
 // The length of the caller's NUL-terminated string, at most `max`; -1 if unreadable.
 inline long strnlen_user(const char* us, size_t max) {
     if (!us) return -1;
