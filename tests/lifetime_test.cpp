@@ -367,35 +367,30 @@ BOOST_AUTO_TEST_CASE(last_close_in_same_process_destroys_at_once) {
     check_gone(id3, Probe::FileFirst, "after the last close() of a BPF_F_RDONLY-created fd");
 }
 
-BOOST_AUTO_TEST_CASE(last_holder_is_another_process_that_closes) {
-    int fd = new_map("life_a2");
+// A child holds the map `name` by id (life_hold_by_id), the parent closes its fd, then the child
+// drops the last fd as `how` says ("close" or "exit"); the map must be gone at once after that.
+static void last_holder_in_child(const char* name, const char* how, const std::string& gone_when) {
+    int fd = new_map(name);
     const uint32_t id = id_of(fd);
     Chan ch;
-    bt::Child child = bt::spawn_child(
-        "life_hold_by_id", {std::to_string(id), ch.rd(), ch.wr(), "close"}, ch.child_fds());
+    bt::Child child = bt::spawn_child("life_hold_by_id",
+                                      {std::to_string(id), ch.rd(), ch.wr(), how}, ch.child_fds());
     ch.parent_side();
     wait_child_ready(ch, child, "child opening the map by id");
     BOOST_REQUIRE(::close(fd) == 0);
     check_alive(id, "the parent closed, the child still holds it");
     ch.down.signal();
     BOOST_REQUIRE_EQUAL(child.wait(), 0);
-    check_gone(id, Probe::FileFirst, "after the child's close() (the last one) and exit");
+    check_gone(id, Probe::FileFirst, gone_when);
+}
+
+BOOST_AUTO_TEST_CASE(last_holder_is_another_process_that_closes) {
+    last_holder_in_child("life_a2", "close", "after the child's close() (the last one) and exit");
 }
 
 BOOST_AUTO_TEST_CASE(last_holder_is_another_process_that_exits) {
-    int fd = new_map("life_a3");
-    const uint32_t id = id_of(fd);
-    Chan ch;
-    bt::Child child = bt::spawn_child(
-        "life_hold_by_id", {std::to_string(id), ch.rd(), ch.wr(), "exit"}, ch.child_fds());
-    ch.parent_side();
-    wait_child_ready(ch, child, "child opening the map by id");
-    BOOST_REQUIRE(::close(fd) == 0);
-    check_alive(id, "the parent closed, the child still holds it");
-    ch.down.signal();
-    BOOST_REQUIRE_EQUAL(child.wait(), 0);
     // A normal exit closes the last fd: the map is gone at once, as after a last close().
-    check_gone(id, Probe::FileFirst, "after the child exited normally holding the last fd");
+    last_holder_in_child("life_a3", "exit", "after the child exited normally holding the last fd");
 }
 
 BOOST_AUTO_TEST_CASE(pinned_map_survives_closes_and_unpin_destroys_it) {

@@ -35,177 +35,14 @@
 #include <string>
 #include <vector>
 
+#include "process_helpers.hpp"
 #include "shm/segment_format.hpp"
 #include "test_support.hpp"
 
 namespace {
 
 namespace bt = bpfmap::test;
-
-constexpr int kTimeoutMs = 20000;  // per group of children
-
-std::string errname(int e) {
-    const char* n = strerrorname_np(e);
-    return std::string(n ? n : "?") + "(" + std::to_string(e) + ")";
-}
-
-int64_t now_ms() {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
-
-// An owned fd.
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = o.fd_;
-            o.fd_ = -1;
-        }
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
-
-// A child process whose output pipe the parent reads.
-struct Proc {
-    std::string name;
-    bt::Child child;
-    Fd out;
-    std::string text;
-    int status = -1;
-    bool timed_out = false;
-};
-
-// Starts `role` with its output pipe's write end as args[0].
-Proc start(const std::string& name, const std::string& role, std::vector<std::string> args,
-           std::vector<int> keep) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-    args.insert(args.begin(), std::to_string(p[1]));
-    keep.push_back(p[1]);
-    Proc pr;
-    pr.name = name;
-    try {
-        pr.child = bt::spawn_child(role, args, keep);
-    } catch (...) {
-        ::close(p[0]);
-        ::close(p[1]);
-        throw;
-    }
-    ::close(p[1]);
-    pr.out = Fd(p[0]);
-    return pr;
-}
-
-// Reads every child's output to EOF and reaps every child, all within timeout_ms. A child still
-// running at the deadline is killed (SIGKILL) and marked timed_out.
-void finish(std::vector<Proc>& ps, int timeout_ms) {
-    const int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        std::vector<struct pollfd> pfds;
-        std::vector<Proc*> who;
-        for (Proc& p : ps)
-            if (p.out.get() >= 0) {
-                pfds.push_back({p.out.get(), POLLIN, 0});
-                who.push_back(&p);
-            }
-        if (pfds.empty()) break;
-        const int64_t left = deadline - now_ms();
-        if (left <= 0) break;
-        int n = poll(pfds.data(), pfds.size(), static_cast<int>(left));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        for (size_t i = 0; i < pfds.size(); ++i) {
-            if (!pfds[i].revents) continue;
-            char buf[65536];
-            ssize_t r = ::read(pfds[i].fd, buf, sizeof buf);
-            if (r > 0)
-                who[i]->text.append(buf, static_cast<size_t>(r));
-            else if (r == 0 || errno != EINTR)
-                who[i]->out.reset();
-        }
-    }
-    for (Proc& p : ps) {
-        if (p.child.pid() <= 0) continue;
-        bool exited = false;
-        if (p.out.get() < 0) {
-            int pfd = static_cast<int>(syscall(SYS_pidfd_open, p.child.pid(), 0));
-            if (pfd >= 0) {
-                struct pollfd q = {pfd, POLLIN, 0};
-                const int64_t left = deadline - now_ms();
-                int n;
-                while ((n = poll(&q, 1, static_cast<int>(left > 0 ? left : 0))) < 0 &&
-                       errno == EINTR) {
-                }
-                exited = n == 1;
-                ::close(pfd);
-            }
-        }
-        if (!exited) {
-            p.timed_out = true;
-            p.child.kill(SIGKILL);
-        }
-        p.status = p.child.wait();
-        p.out.reset();
-    }
-}
-
-// Checks that a finished child exited 0 in time; reports its ERR lines.
-bool check_ok(const Proc& p) {
-    bool ok = true;
-    std::istringstream in(p.text);
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("ERR", 0) == 0) {
-            BOOST_ERROR(p.name << ": " << line);
-            ok = false;
-        }
-    BOOST_CHECK_MESSAGE(!p.timed_out,
-                        p.name << ": did not finish within " << kTimeoutMs << " ms (hang): killed");
-    BOOST_CHECK_MESSAGE(p.status == 0, p.name << ": exit status " << p.status);
-    return ok && !p.timed_out && p.status == 0;
-}
-
-// The lines of a child's output that start with `tag ` (the rest of each line).
-std::vector<std::string> lines(const Proc& p, const std::string& tag) {
-    std::vector<std::string> v;
-    std::istringstream in(p.text);
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind(tag + " ", 0) == 0) v.push_back(line.substr(tag.size() + 1));
-    return v;
-}
-
-// Child side: text lines to the parent.
-struct Out {
-    int fd;
-    void line(const std::string& s) const {
-        std::string l = s + "\n";
-        const char* p = l.data();
-        size_t left = l.size();
-        while (left) {
-            ssize_t w = ::write(fd, p, left);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                return;
-            }
-            p += w;
-            left -= static_cast<size_t>(w);
-        }
-    }
-};
+using namespace bpfmap::test::proc;
 
 using bpfmap::shm::SegmentHeader;
 
@@ -214,18 +51,6 @@ uint64_t fnv1a(const void* data, size_t n) {
     const auto* p = static_cast<const unsigned char*>(data);
     for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
     return h;
-}
-
-uint32_t map_id_of(int fd) {
-    struct bpf_map_info info;
-    std::memset(&info, 0, sizeof info);
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.info.bpf_fd = static_cast<__u32>(fd);
-    a.info.info_len = sizeof info;
-    a.info.info = reinterpret_cast<__u64>(&info);
-    if (bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) != 0) return 0;
-    return info.id;
 }
 
 // ---- the opener (a new process) -----------------------------------------------------------------
