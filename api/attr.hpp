@@ -44,6 +44,13 @@ inline void* attr_field(union bpf_attr* uattr, size_t offset) {
     return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(uattr) + offset);
 }
 
+// CHECK_ATTR for an attr of which the caller passed `size` bytes: the bytes past `size` are
+// zero already, so libbpf's short attrs (which end at the command's last field) need no check.
+template <size_t From>
+inline bool attr_tail_zero(const union bpf_attr& a, unsigned size) {
+    return size <= From || attr_tail_zero<From>(a);
+}
+
 template <typename T = void>
 inline T* user_ptr(uint64_t v) {
     return reinterpret_cast<T*>(static_cast<uintptr_t>(v));

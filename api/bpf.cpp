@@ -81,7 +81,8 @@ extern "C" __attribute__((visibility("default"))) int bpf(int cmd, union bpf_att
     CommandHandler h = cmd >= 0 && cmd < 64 ? kCommands.handlers[cmd] : nullptr;
     int rc;
     try {
-        rc = h ? h(a, uattr) : unsupported(cmd);
+        rc = h ? h(a, uattr, size < sizeof a ? size : static_cast<unsigned>(sizeof a))
+               : unsupported(cmd);
     } catch (const std::bad_alloc&) {
         rc = -ENOMEM;
     } catch (const std::exception& e) {

@@ -66,8 +66,8 @@ int adopt_map_fd(int fd) {
     return fd;
 }
 
-int cmd_map_create(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(map_extra)>(a)) return -EINVAL;
+int cmd_map_create(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(map_extra)>(a, size)) return -EINVAL;
     if (a.btf_key_type_id && !a.btf_value_type_id) return -EINVAL;
     if (a.map_extra && a.map_type != BPF_MAP_TYPE_BLOOM_FILTER) return -EINVAL;
     if ((a.map_flags & BPF_F_RDONLY) && (a.map_flags & BPF_F_WRONLY)) return -EINVAL;

@@ -35,8 +35,8 @@ class UserKey {
 
 }  // namespace
 
-int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a)) return -EINVAL;
+int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a, size)) return -EINVAL;
     if (a.flags & ~uint64_t{BPF_F_LOCK}) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
@@ -52,8 +52,8 @@ int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*) {
     return copy_to_user(user_ptr(a.value), value.data(), vs) ? 0 : -EFAULT;
 }
 
-int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a)) return -EINVAL;
+int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a, size)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_write()) return -EPERM;
@@ -66,8 +66,8 @@ int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr*) {
     return m.h->map->update(key.get(), value.data(), a.flags);
 }
 
-int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(key)>(a)) return -EINVAL;
+int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(key)>(a, size)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_write()) return -EPERM;
@@ -76,8 +76,8 @@ int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr*) {
     return m.h->map->delete_elem(key.get());
 }
 
-int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(next_key)>(a)) return -EINVAL;
+int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(next_key)>(a, size)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     if (!m.can_read()) return -EPERM;
@@ -90,8 +90,8 @@ int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr*) {
     return copy_to_user(user_ptr(a.next_key), next.data(), ks) ? 0 : -EFAULT;
 }
 
-int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a)) return -EINVAL;
+int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(flags)>(a, size)) return -EINVAL;
     if (a.flags & ~uint64_t{BPF_F_LOCK}) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
@@ -106,8 +106,8 @@ int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr*) {
     return copy_to_user(user_ptr(a.value), value.data(), vs) ? 0 : -EFAULT;
 }
 
-int cmd_map_freeze(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(map_fd)>(a)) return -EINVAL;
+int cmd_map_freeze(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(map_fd)>(a, size)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.map_fd), m)) return rc;
     // A frozen map grants write access to nobody, so a second freeze is EPERM, as in the kernel.

@@ -12,8 +12,8 @@
 
 namespace bpfmap::api {
 
-int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(next_id)>(a)) return -EINVAL;
+int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(next_id)>(a, size)) return -EINVAL;
     if (a.start_id >= INT_MAX) return -EINVAL;
     int err;
     shm::Store* st = store(err);
@@ -29,8 +29,8 @@ int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr) {
     return -ENOENT;
 }
 
-int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(open_flags)>(a)) return -EINVAL;
+int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(open_flags)>(a, size)) return -EINVAL;
     if (a.open_flags & ~static_cast<uint32_t>(BPF_F_RDONLY | BPF_F_WRONLY)) return -EINVAL;
     if ((a.open_flags & BPF_F_RDONLY) && (a.open_flags & BPF_F_WRONLY)) return -EINVAL;
     const int accmode = (a.open_flags & BPF_F_RDONLY)   ? O_RDONLY
@@ -45,8 +45,8 @@ int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr*) {
     return adopt_map_fd(fd);
 }
 
-int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(info.info)>(a)) return -EINVAL;
+int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(info.info)>(a, size)) return -EINVAL;
     MapRef m;
     if (int rc = get_map(static_cast<int>(a.info.bpf_fd), m)) return rc == -EBADF ? -EBADFD : rc;
     // bpf_check_uarg_tail_zero(): at most a page, and bytes past the struct we know are zero.

@@ -39,8 +39,8 @@ int user_path(uint64_t upath, std::string& out) {
 
 }  // namespace
 
-int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(file_flags)>(a)) return -EINVAL;
+int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(file_flags)>(a, size)) return -EINVAL;
     if (a.file_flags) return -EINVAL;
     MapRef m;
     // bpf_fd_probe_obj(): anything that is not a BPF object, a closed fd included, is EINVAL.
@@ -54,8 +54,8 @@ int cmd_obj_pin(const union bpf_attr& a, union bpf_attr*) {
     return st->pin(m.h->id, path.c_str());
 }
 
-int cmd_obj_get(const union bpf_attr& a, union bpf_attr*) {
-    if (!attr_tail_zero<BPFMAP_ATTR_END(file_flags)>(a)) return -EINVAL;
+int cmd_obj_get(const union bpf_attr& a, union bpf_attr*, unsigned size) {
+    if (!attr_tail_zero<BPFMAP_ATTR_END(file_flags)>(a, size)) return -EINVAL;
     if (a.file_flags & ~static_cast<uint32_t>(BPF_F_RDONLY | BPF_F_WRONLY)) return -EINVAL;
     if (a.bpf_fd != 0) return -EINVAL;
     const int accmode = access_mode(a.file_flags);

@@ -8,20 +8,20 @@
 
 namespace bpfmap::api {
 
-using CommandHandler = int (*)(const union bpf_attr& a, union bpf_attr* uattr);
+using CommandHandler = int (*)(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
 
-int cmd_map_create(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_freeze(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_obj_pin(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_obj_get(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr* uattr);
-int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr);
+int cmd_map_create(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_update_elem(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_delete_elem(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_get_next_key(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_lookup_and_delete_elem(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_freeze(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_obj_pin(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_obj_get(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
+int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr, unsigned size);
 
 // Turns a new reference fd into a registered map fd (resolving it now so the first operation
 // is fast). On failure the fd is closed and -errno returned.
