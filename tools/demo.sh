@@ -20,7 +20,7 @@ if [ -x "$bin/inspect/bpfmap-inspect" ]; then
   echo "== bpfmap-inspect map show pinned $pin"
   "$bin/inspect/bpfmap-inspect" map show pinned "$pin"
   echo
-  echo "== bpfmap-inspect map dump pinned $pin --value-format u64"
-  "$bin/inspect/bpfmap-inspect" map dump pinned "$pin" --key-format u32 --value-format u64 | tail -n 6
+  echo "== bpfmap-inspect map dump pinned $pin --key-format u32  (last lines)"
+  "$bin/inspect/bpfmap-inspect" map dump pinned "$pin" --key-format u32 | tail -n 6
 fi
 rm -f "$pin"  # unpinned and unreferenced: the map is destroyed
