@@ -63,9 +63,14 @@ class ScratchBuffer {
     unsigned char* data_;
 };
 
+// The functions with an asm goto below are `static`: each translation unit keeps its own copy.
+// An inline function with external linkage would be emitted in a COMDAT section, and the
+// linker, keeping one copy, would discard the section that this unit's extable entries point
+// into.
+
 // Copies n bytes; false if any byte of `usrc`/`udst` is unreadable/unwritable. copy_to_user
 // writes as many bytes as it can before the fault, as the kernel does.
-inline bool copy_from_user(void* dst, const void* usrc, size_t n) {
+static inline bool copy_from_user(void* dst, const void* usrc, size_t n) {
     if (n == 0) return true;
     if (!usrc) return false;
 #ifdef BPFMAP_UACCESS
@@ -102,7 +107,7 @@ fault:
 #endif
 }
 
-inline bool copy_to_user(void* udst, const void* src, size_t n) {
+static inline bool copy_to_user(void* udst, const void* src, size_t n) {
     if (n == 0) return true;
     if (!udst) return false;
 #ifdef BPFMAP_UACCESS
@@ -137,7 +142,7 @@ fault:
 }
 
 // Copies the caller's attr (sizeof(union bpf_attr) bytes) into `dst`.
-inline bool copy_attr_from_user(union bpf_attr* dst, const union bpf_attr* usrc) {
+static inline bool copy_attr_from_user(union bpf_attr* dst, const union bpf_attr* usrc) {
     static_assert(sizeof(union bpf_attr) == 144, "the copy below is written for 144 bytes");
     if (!usrc) return false;
 #ifdef BPFMAP_UACCESS
@@ -178,8 +183,8 @@ fault:
 
 // Copies the first `size` (< sizeof(union bpf_attr)) bytes of the caller's attr: 16 bytes at a
 // time (libbpf passes 32 for element commands), the rest through the generic copy.
-inline bool copy_attr_prefix_from_user(union bpf_attr* dst, const union bpf_attr* usrc,
-                                       unsigned size) {
+static inline bool copy_attr_prefix_from_user(union bpf_attr* dst, const union bpf_attr* usrc,
+                                              unsigned size) {
     if (size == 0) return true;
     if (!usrc) return false;
 #ifdef BPFMAP_UACCESS
