@@ -191,7 +191,7 @@ void run_torn(unsigned type, size_t vs, bool words) {
     // Small values are copied fast, so the window for a torn read is small: fewer keys, more
     // collisions.
     const uint32_t nkeys = vs >= 256 ? 8 : 2, n_writers = 2, n_readers = 2;
-    const uint64_t iters = 100000, min_reads = 1000000;
+    const uint64_t iters = 100000, min_reads = kSanitized ? 100000 : 1000000;
     BOOST_TEST_MESSAGE((is_hash ? "HASH" : "ARRAY")
                        << " value_size " << vs << " pattern " << (words ? "words" : "bytes"));
     Fd map(bt::map_create(type, 4, static_cast<unsigned>(vs), is_hash ? 64 : nkeys));

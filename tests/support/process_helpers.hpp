@@ -18,7 +18,16 @@
 
 namespace bpfmap::test::proc {
 
-inline constexpr int kTimeoutMs = 20000;  // per group of children
+// Sanitizer builds (ASan+UBSan at -O0, TSan) run the same work several times slower: they get
+// smaller op counts where a test only needs "many", and a longer hang deadline.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// A group of children that has not finished by then is reported as hung and killed.
+inline constexpr int kTimeoutMs = kSanitized ? 120000 : 20000;
 
 // "ENAME(n)" for an errno value.
 std::string errname(int e);
