@@ -236,11 +236,13 @@ int cmd_map_getnext(Context& ctx) {
         j["next_key"] = format_json(next.data(), m.info.key_size, ctx.key_format);
         ctx.out.print_json(j);
     } else {
-        ctx.out.print_text(
-            fmt::format("key:{}\nnext key:\n{}\n",
-                        kv.has_key ? "\n" + format_text(key.data(), m.info.key_size, ctx.key_format)
-                                   : std::string(" None"),
-                        format_text(next.data(), m.info.key_size, ctx.key_format)));
+        // (fmt rather than "\n" + std::string: GCC 12's -O3 misreports that as overlapping.)
+        const std::string shown_key =
+            kv.has_key
+                ? fmt::format("\n{}", format_text(key.data(), m.info.key_size, ctx.key_format))
+                : std::string(" None");
+        ctx.out.print_text(fmt::format("key:{}\nnext key:\n{}\n", shown_key,
+                                       format_text(next.data(), m.info.key_size, ctx.key_format)));
     }
     return 0;
 }
