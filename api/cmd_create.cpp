@@ -74,7 +74,7 @@ int cmd_map_create(const union bpf_attr& a, union bpf_attr*, unsigned size) {
     if ((a.map_flags & BPF_F_NUMA_NODE) && a.numa_node >= numa_node_count()) return -EINVAL;
     const shm::MapTypeOps* ops = shm::find_map_type(a.map_type);
     if (!ops) {
-        shm::log().debug("map type {} is not implemented by bpfmap: EINVAL", a.map_type);
+        shm::log().debug("map type {} is not supported by bpfmap: EINVAL", a.map_type);
         return -EINVAL;
     }
     shm::MapSpec spec;

@@ -73,9 +73,10 @@ int run(int fd, const char* who, uint32_t parity) {
             if (v.packets != last_seen[k]) ++seen_changes, last_seen[k] = v.packets;
         }
     }
-    std::printf("%-8s pid %-7d wrote %u rounds of its %u flows; saw the other process's flows "
-                "change %llu times\n",
-                who, getpid(), kRounds, kFlows / 2, static_cast<unsigned long long>(seen_changes));
+    std::printf(
+        "%-8s pid %-7d wrote %u rounds of its %u flows; saw the other process's flows "
+        "change %llu times\n",
+        who, getpid(), kRounds, kFlows / 2, static_cast<unsigned long long>(seen_changes));
     return 0;
 }
 
@@ -131,9 +132,10 @@ int main(int argc, char** argv) {
         FlowStats v;
         if (lookup(fd, k, v) == 0) ++count, total += v.packets;
     }
-    std::printf("creator  reads the shared map: %u flows, %llu packets in all (expected %u and %llu)\n",
-                count, static_cast<unsigned long long>(total), kFlows,
-                static_cast<unsigned long long>(uint64_t{kFlows} * kRounds));
+    std::printf(
+        "creator  reads the shared map: %u flows, %llu packets in all (expected %u and %llu)\n",
+        count, static_cast<unsigned long long>(total), kFlows,
+        static_cast<unsigned long long>(uint64_t{kFlows} * kRounds));
     close(fd);  // the pin keeps the map alive for bpfmap-inspect
     return rc != 0 || count != kFlows || total != uint64_t{kFlows} * kRounds;
 }
