@@ -37,7 +37,9 @@ struct RootRemover {
 };
 RootRemover g_root;
 
-bool init_unit_test() { return true; }
+bool init_unit_test() {
+    return true;
+}
 
 }  // namespace
 
@@ -56,7 +58,8 @@ int main(int argc, char** argv) {
         return it->second(args);
     }
     if (kernel_required() && !kernel_bpf_available()) {
-        std::printf("SKIPPED: this test compares with the kernel and bpf() is not permitted here\n");
+        std::printf(
+            "SKIPPED: this test compares with the kernel and bpf() is not permitted here\n");
         return 77;
     }
     const char* base = std::getenv("BPFMAP_TEST_TMP");

@@ -23,12 +23,22 @@ std::map<std::string, ChildMain>& child_roles() {
     static std::map<std::string, ChildMain> roles;
     return roles;
 }
-void set_test_root(std::string root) { g_test_root = std::move(root); }
-const std::string& test_root() { return g_test_root; }
+void set_test_root(std::string root) {
+    g_test_root = std::move(root);
+}
+const std::string& test_root() {
+    return g_test_root;
+}
 
-ChildRegistrar::ChildRegistrar(const char* role, ChildMain fn) { child_roles()[role] = std::move(fn); }
-KernelRequirement::KernelRequirement() { g_kernel_required = true; }
-bool kernel_required() { return g_kernel_required; }
+ChildRegistrar::ChildRegistrar(const char* role, ChildMain fn) {
+    child_roles()[role] = std::move(fn);
+}
+KernelRequirement::KernelRequirement() {
+    g_kernel_required = true;
+}
+bool kernel_required() {
+    return g_kernel_required;
+}
 
 int kernel_bpf(int cmd, union bpf_attr* attr, unsigned int size) {
     return static_cast<int>(syscall(__NR_bpf, cmd, attr, size));
@@ -128,7 +138,9 @@ bool SyncPipe::wait_ready() {
     return n == 1;
 }
 
-static inline __u64 ptr(const void* p) { return reinterpret_cast<__u64>(p); }
+static inline __u64 ptr(const void* p) {
+    return reinterpret_cast<__u64>(p);
+}
 
 int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
                unsigned flags, const char* name) {

@@ -54,7 +54,7 @@ struct ChildRegistrar {
 // A running child process. The destructor kills (SIGKILL) and reaps a child still running, so
 // a failing test never leaves processes behind.
 class Child {
-public:
+  public:
     Child() = default;
     explicit Child(pid_t pid) : pid_(pid) {}
     Child(Child&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
@@ -65,7 +65,7 @@ public:
     int wait();
     void kill(int sig);
 
-private:
+  private:
     pid_t pid_ = -1;
 };
 
