@@ -9,6 +9,7 @@
 #include "api/commands.hpp"
 #include "api/context.hpp"
 #include "api/uaccess.hpp"
+#include "shm/observe.hpp"
 
 namespace bpfmap::api {
 
@@ -20,8 +21,9 @@ int cmd_map_get_next_id(const union bpf_attr& a, union bpf_attr* uattr, unsigned
     if (!st) return -err;
     for (uint32_t id : st->list_ids()) {
         if (id <= a.start_id) continue;
-        // A map whose holders were all killed is destroyed here rather than listed.
-        if (st->try_destroy(id)) continue;
+        // A map whose holders were all killed is destroyed here rather than listed (an
+        // observer only skips it).
+        if (shm::observe_only() ? st->is_dead(id) : st->try_destroy(id)) continue;
         return copy_to_user(attr_field(uattr, offsetof(union bpf_attr, next_id)), &id, sizeof id)
                    ? 0
                    : -EFAULT;
@@ -40,7 +42,7 @@ int cmd_map_get_fd_by_id(const union bpf_attr& a, union bpf_attr*, unsigned size
     int err;
     shm::Store* st = store(err);
     if (!st) return -err;
-    int fd = st->open_ref(st->map_path(a.map_id), accmode);
+    int fd = st->open_ref(st->map_path(a.map_id), accmode, !shm::observe_only());
     if (fd < 0) return fd == -ENOENT || fd == -EACCES ? -ENOENT : fd;
     return adopt_map_fd(fd);
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "shm/log.hpp"
+#include "shm/observe.hpp"
 
 namespace bpfmap::api {
 
@@ -76,7 +77,7 @@ shm::Store* store_locked(Context& c, int& err) {
             return nullptr;
         }
         c.store = std::move(st);
-        c.store->sweep();  // reclaim maps whose last holders were killed
+        if (!shm::observe_only()) c.store->sweep();  // reclaim maps whose holders were killed
     }
     err = 0;
     return c.store.get();
@@ -97,6 +98,7 @@ shm::Store* store(int& err) {
 }
 
 void maybe_sweep(shm::Store& st) {
+    if (shm::observe_only()) return;
     Context& c = ctx();
     int64_t now = now_ns();
     {

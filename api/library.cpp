@@ -9,6 +9,7 @@
 
 #include "api/context.hpp"
 #include "api/internal/test_hooks.h"
+#include "shm/observe.hpp"
 #include "shm/segment_format.hpp"
 #include "shm/test_hooks.hpp"
 
@@ -69,6 +70,10 @@ __attribute__((visibility("default"))) const char* bpfmap_root(void) {
 
 __attribute__((visibility("default"))) unsigned bpfmap_set_create_mode(unsigned mode) {
     return bpfmap::api::g_create_mode.exchange(mode & 0666);
+}
+
+__attribute__((visibility("default"))) void bpfmap_observe_only(int on) {
+    bpfmap::shm::g_observe_only.store(on != 0);
 }
 
 __attribute__((visibility("default"))) void bpfmap_test_set_crash_hook(void (*hook)(void)) {

@@ -25,6 +25,7 @@
 #include "shm/copy.hpp"
 #include "shm/log.hpp"
 #include "shm/map_type.hpp"
+#include "shm/observe.hpp"
 #include "shm/robust_mutex.hpp"
 #include "shm/segment_format.hpp"
 #include "shm/seqlock.hpp"
@@ -101,13 +102,17 @@ class ArrayMap final : public Map {
         for (int spins = 0;; ++spins) {
             uint32_t s = seq.read_begin();
             if (SeqCount::busy(s)) {
-                if (spins >= kSeqSpinLimit) {
+                if (spins < kSeqSpinLimit) {
+                    cpu_relax();
+                    continue;
+                }
+                if (!observe_only()) {
                     StripeGuard g(*this, idx);  // wait for (or repair after) the writer
                     // Holding the lock, an odd count is no live write: a corrupt segment.
                     if (SeqCount::busy(seq.read_begin())) seq.repair();
+                    continue;
                 }
-                cpu_relax();
-                continue;
+                // An observer reads the element as it is (accepted if the count stays put).
             }
             copy_bytes(value, value_of(idx), value_size_);
             if (!seq.read_retry(s)) return 0;

@@ -41,6 +41,7 @@
 #include "shm/hash.hpp"
 #include "shm/log.hpp"
 #include "shm/map_type.hpp"
+#include "shm/observe.hpp"
 #include "shm/robust_mutex.hpp"
 #include "shm/segment_format.hpp"
 #include "shm/seqlock.hpp"
@@ -199,9 +200,15 @@ class HashMap final : public Map {
             for (int spins = 0;; ++spins) {
                 uint32_t s = b.seq.read_begin();
                 if (SeqCount::busy(s)) {
-                    if (spins >= kSeqSpinLimit) wait_for_stripe(bi);
-                    cpu_relax();
-                    continue;
+                    if (spins < kSeqSpinLimit) {
+                        cpu_relax();
+                        continue;
+                    }
+                    if (!observe_only()) {
+                        wait_for_stripe(bi);
+                        continue;
+                    }
+                    // An observer reads the bucket as it is (accepted if the count stays put).
                 }
                 uint32_t idx = find(b, h, key);
                 if (idx == kNil) {
@@ -225,9 +232,15 @@ class HashMap final : public Map {
             for (int spins = 0;; ++spins) {
                 uint32_t s = b.seq.read_begin();
                 if (SeqCount::busy(s)) {
-                    if (spins >= kSeqSpinLimit) wait_for_stripe(bi);
-                    cpu_relax();
-                    continue;
+                    if (spins < kSeqSpinLimit) {
+                        cpu_relax();
+                        continue;
+                    }
+                    if (!observe_only()) {
+                        wait_for_stripe(bi);
+                        continue;
+                    }
+                    // An observer reads the bucket as it is (accepted if the count stays put).
                 }
                 uint32_t idx = b.head.load(std::memory_order_acquire);
                 if (idx == kNil || idx >= capacity_) {
@@ -403,7 +416,8 @@ class HashMap final : public Map {
                     cpu_relax();
                     continue;
                 }
-                return lookup_locked(key, value, h);  // wait for, or repair after, the writer
+                // Wait for, or repair after, the writer; an observer reads the bucket as it is.
+                if (!observe_only()) return lookup_locked(key, value, h);
             }
             const std::byte* e = find_elem(b, h, key);
             if (e) copy_bytes(value, e + value_off_, value_size_);

@@ -158,7 +158,7 @@ int Store::reopen_ref(int fd, int accmode) {
     return nfd;
 }
 
-int Store::open_ref(const std::string& path, int accmode) {
+int Store::open_ref(const std::string& path, int accmode, bool reclaim) {
     int fd = ::open(path.c_str(), accmode | O_CLOEXEC);
     if (fd < 0) return -errno;
     struct stat st;
@@ -173,8 +173,9 @@ int Store::open_ref(const std::string& path, int accmode) {
         if (probe >= 0) {
             struct stat pst;
             if (try_lock_whole(probe) && fstat(probe, &pst) == 0 && pst.st_nlink <= 1) {
-                if (pst.st_nlink == 1) ::unlink(path.c_str());
-                log().debug("map file {} had no holder and no pin: destroyed", path);
+                if (pst.st_nlink == 1 && reclaim) ::unlink(path.c_str());
+                log().debug("map file {} has no holder and no pin: {}", path,
+                            reclaim ? "destroyed" : "left for gc");
                 ::close(probe);
                 return close_keep_errno(fd, -ENOENT);
             }

@@ -47,8 +47,8 @@ class Store {
     int check_space(const MapTypeOps& ops, const MapSpec& spec) const;
 
     // Opens a new reference to the map file at `path` (maps/<id> or a pin). -ENOENT if there is
-    // no such map or it is dead (a dead map found here is destroyed).
-    int open_ref(const std::string& path, int accmode);
+    // no such map or it is dead (a dead map found here is destroyed, unless !reclaim).
+    int open_ref(const std::string& path, int accmode, bool reclaim = true);
 
     // Turns an fd to a segment file into a reference of its own (a new description with its
     // own lock slot), opened with `accmode`. Used to narrow access (BPF_F_RDONLY at create).

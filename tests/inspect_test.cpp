@@ -731,8 +731,13 @@ BOOST_AUTO_TEST_CASE(holder_pid_of_a_child_and_gc_after_kill) {
     write_file(r.root + "/maps/leftover.tmp", "stale");
     const std::string held_path = seg_path(r.root, held_id);
 
-    // The segment-level view sees the dead map as it is (and changes nothing). No map command
-    // runs here: libbpfmap destroys dead maps on its first use in any process.
+    // Commands that only look change nothing (observer mode): map show neither lists nor
+    // destroys the dead map; the segment-level view sees it as it is.
+    const Run shown = run_tool(r.with({"-j", "map", "show"}));
+    check_ok(shown, "map show (dead map present)");
+    for (const auto& m : shown.js())
+        BOOST_CHECK_MESSAGE(m["id"].get<uint32_t>() != held_id, "map show lists the dead map");
+    BOOST_CHECK_MESSAGE(fs::exists(held_path), "map show destroyed the dead map");
     const Run seg = run_tool(r.with({"-j", "segment", "show", "id", std::to_string(held_id)}));
     check_ok(seg, "segment show (dead map)");
     BOOST_CHECK_EQUAL(seg.js()["name"], "held");
@@ -838,6 +843,13 @@ BOOST_AUTO_TEST_CASE(segment_show_and_dead_lock_holder) {
     const Run d = run_tool(r.with({"map", "dump", "pinned", pin}));
     check_ok(d, "dump after kill");
     BOOST_CHECK(d.out.find("Found 1 element\n") != std::string::npos);
+    // ... without taking, and so repairing, the dead writer's lock: it is still held by the
+    // dead tid, and fsck still sees the odd count.
+    const Run after = run_tool(r.with({"segment", "show", "id", std::to_string(id)}));
+    BOOST_CHECK_MESSAGE(
+        after.out.find("held by tid " + std::to_string(dead) + " (DEAD)") != std::string::npos,
+        "the dump repaired the dead writer's lock: " << after.out);
+    BOOST_CHECK_EQUAL(run_tool(r.with({"fsck", "pinned", pin})).status, 1);
 }
 
 BOOST_AUTO_TEST_CASE(fsck_clean_and_corrupted) {

@@ -11,6 +11,7 @@ struct CommandSpec {
     std::string_view name;
     std::string_view synopsis;  // arguments after the command
     std::string_view help;
+    bool modifies;  // false: the command runs in observer mode (bpfmap_observe_only)
 };
 
 // Map type numbers probed with shm::find_map_type() to list the supported types (the kernel's
@@ -18,24 +19,29 @@ struct CommandSpec {
 inline constexpr unsigned kMapTypeProbeLimit = 256;
 
 inline constexpr CommandSpec kCommands[] = {
-    {"map", "show", "[MAP]", "show one map, or every map of the store"},
-    {"map", "list", "[MAP]", "same as map show"},
-    {"map", "dump", "MAP", "print every element (streams; 'Found N elements' at the end)"},
-    {"map", "lookup", "MAP key DATA", "print the value of one key"},
-    {"map", "update", "MAP key DATA value VALUE [any|exist|noexist]", "set the value of a key"},
-    {"map", "delete", "MAP key DATA", "delete one key"},
-    {"map", "getnext", "MAP [key DATA]", "print the key that follows DATA (or the first key)"},
-    {"map", "pin", "MAP FILE", "pin the map at FILE (inside the store's root, outside maps/)"},
+    {"map", "show", "[MAP]", "show one map, or every map of the store", false},
+    {"map", "list", "[MAP]", "same as map show", false},
+    {"map", "dump", "MAP", "print every element (streams; 'Found N elements' at the end)", false},
+    {"map", "lookup", "MAP key DATA", "print the value of one key", false},
+    {"map", "update", "MAP key DATA value VALUE [any|exist|noexist]", "set the value of a key",
+     true},
+    {"map", "delete", "MAP key DATA", "delete one key", true},
+    {"map", "getnext", "MAP [key DATA]", "print the key that follows DATA (or the first key)",
+     false},
+    {"map", "pin", "MAP FILE", "pin the map at FILE (inside the store's root, outside maps/)",
+     true},
     {"map", "create",
      "FILE type TYPE key KEY_SIZE value VALUE_SIZE entries MAX_ENTRIES name NAME [flags FLAGS]",
-     "create a map and pin it at FILE"},
-    {"map", "freeze", "MAP", "freeze the map: no more updates or deletes"},
-    {"map", "load", "MAP [FILE]", "update the map from a 'map dump -j' output (FILE or stdin)"},
+     "create a map and pin it at FILE", true},
+    {"map", "freeze", "MAP", "freeze the map: no more updates or deletes", true},
+    {"map", "load", "MAP [FILE]", "update the map from a 'map dump -j' output (FILE or stdin)",
+     true},
     {"segment", "show", "[id N | FILE]",
-     "the root folder and each segment file: format, sizes, header check, locks"},
-    {"segment", "list", "[id N | FILE]", "same as segment show"},
-    {"", "gc", "[--dry-run]", "destroy maps nothing holds or pins; remove stale files in maps/"},
-    {"", "fsck", "[MAP]", "check the invariants of one or every map; exit 1 on violations"},
+     "the root folder and each segment file: format, sizes, header check, locks", false},
+    {"segment", "list", "[id N | FILE]", "same as segment show", false},
+    {"", "gc", "[--dry-run]", "destroy maps nothing holds or pins; remove stale files in maps/",
+     true},
+    {"", "fsck", "[MAP]", "check the invariants of one or every map; exit 1 on violations", false},
 };
 
 }  // namespace bpfmap::inspect

@@ -1,5 +1,6 @@
 // bpfmap-inspect: the command line. Builds one CLI11 subcommand per row of command_table.hpp,
 // runs the selected handler, and turns errors into one line (and {"error": ...} with -j).
+#include <bpfmap/bpf.h>
 #include <linux/bpf.h>
 
 #include <algorithm>
@@ -12,7 +13,9 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include <bpfmap/bpf.h>
 #include "shm/map_type.hpp"
+
 #include "tools/inspect/command_table.hpp"
 #include "tools/inspect/commands.hpp"
 
@@ -108,6 +111,7 @@ int run(int argc, char** argv) {
     std::string key_format = "hex", value_format = "hex";
     std::map<std::string, CLI::App*> groups;
     Handler selected = nullptr;
+    bool selected_modifies = false;
     for (size_t i = 0; i < std::size(kCommands); ++i) {
         const CommandSpec& c = kCommands[i];
         CLI::App* parent = &app;
@@ -138,7 +142,10 @@ int run(int argc, char** argv) {
         }
         if (c.name == "gc")
             sub->add_flag("-n,--dry-run", ctx.dry_run, "list what gc would do; change nothing");
-        sub->callback([&selected, i] { selected = kHandlers[i]; });
+        sub->callback([&selected, &selected_modifies, i] {
+            selected = kHandlers[i];
+            selected_modifies = kCommands[i].modifies;
+        });
     }
 
     try {
@@ -156,6 +163,10 @@ int run(int argc, char** argv) {
     ctx.key_format = format_names().at(key_format);
     ctx.value_format = format_names().at(value_format);
     ctx.root = select_root(root_flag);  // before the first bpf() call
+    // A command that only looks never changes the store: no reclaim of dead maps (that is gc's
+    // job), and readers that never take (or repair) a map's lock.
+    if (selected && (!selected_modifies || (selected == cmd_gc && ctx.dry_run)))
+        bpfmap_observe_only(1);
     if (!selected) {
         ctx.out.error("no command given (see bpfmap-inspect --help)");
         return 2;

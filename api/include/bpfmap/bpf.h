@@ -41,6 +41,14 @@ int bpfmap_unpin(const char* path);
  * previous mode. */
 unsigned bpfmap_set_create_mode(unsigned mode);
 
+/* For tools that inspect a store without changing it (bpfmap-inspect calls this first, for
+ * its read-only commands): from now on this process does not reclaim dead maps (maps whose
+ * holders were all killed: BPF_MAP_GET_NEXT_ID skips them and BPF_MAP_GET_FD_BY_ID gives ENOENT,
+ * but neither destroys them), and its lookups and BPF_MAP_GET_NEXT_KEY never take a map's lock:
+ * an element that a writer stopped or killed inside its critical section is read as it is
+ * (possibly half-written) instead of waiting for the writer or repairing after it. */
+void bpfmap_observe_only(int on);
+
 /* The root folder this process uses ($BPFMAP_ROOT or the default), read once on first use. */
 const char* bpfmap_root(void);
 

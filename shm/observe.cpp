@@ -1,0 +1,7 @@
+#include "shm/observe.hpp"
+
+namespace bpfmap::shm {
+
+std::atomic<bool> g_observe_only{false};
+
+}  // namespace bpfmap::shm
