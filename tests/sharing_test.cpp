@@ -62,29 +62,10 @@ namespace {
 
 constexpr uint32_t kKeySize = 4, kValueSize = 8, kMaxEntries = 16;
 
-bool raw_signal(int fd) {
-    char c = 1;
-    ssize_t n;
-    while ((n = ::write(fd, &c, 1)) < 0 && errno == EINTR) {
-    }
-    return n == 1;
-}
-
-bool raw_wait(int fd) {
-    char c;
-    ssize_t n;
-    while ((n = ::read(fd, &c, 1)) < 0 && errno == EINTR) {
-    }
-    return n == 1;
-}
-
-int to_int(const std::string& s) {
-    return static_cast<int>(std::strtol(s.c_str(), nullptr, 10));
-}
-
-__u64 uptr(const void* p) {
-    return static_cast<__u64>(reinterpret_cast<uintptr_t>(p));
-}
+using bt::raw_signal;
+using bt::raw_wait;
+using bt::to_int;
+using bt::uptr;
 
 int get_info(int fd, struct bpf_map_info& info) {
     std::memset(&info, 0, sizeof info);

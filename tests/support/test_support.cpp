@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -138,8 +139,24 @@ bool SyncPipe::wait_ready() {
     return n == 1;
 }
 
-static inline __u64 ptr(const void* p) {
-    return reinterpret_cast<__u64>(p);
+bool raw_signal(int fd) {
+    char c = 1;
+    ssize_t n;
+    while ((n = ::write(fd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    return n == 1;
+}
+
+bool raw_wait(int fd) {
+    char c;
+    ssize_t n;
+    while ((n = ::read(fd, &c, 1)) < 0 && errno == EINTR) {
+    }
+    return n == 1;
+}
+
+int to_int(const std::string& s) {
+    return static_cast<int>(std::strtol(s.c_str(), nullptr, 10));
 }
 
 int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
@@ -159,8 +176,8 @@ int map_update(int fd, const void* key, const void* value, unsigned long long fl
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
     a.map_fd = static_cast<__u32>(fd);
-    a.key = ptr(key);
-    a.value = ptr(value);
+    a.key = uptr(key);
+    a.value = uptr(value);
     a.flags = flags;
     return bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof a);
 }
@@ -169,8 +186,8 @@ int map_lookup(int fd, const void* key, void* value) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
     a.map_fd = static_cast<__u32>(fd);
-    a.key = ptr(key);
-    a.value = ptr(value);
+    a.key = uptr(key);
+    a.value = uptr(value);
     return bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof a);
 }
 
@@ -178,7 +195,7 @@ int map_delete(int fd, const void* key) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
     a.map_fd = static_cast<__u32>(fd);
-    a.key = ptr(key);
+    a.key = uptr(key);
     return bpf(BPF_MAP_DELETE_ELEM, &a, sizeof a);
 }
 
@@ -186,15 +203,15 @@ int map_get_next_key(int fd, const void* key, void* next_key) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
     a.map_fd = static_cast<__u32>(fd);
-    a.key = ptr(key);
-    a.next_key = ptr(next_key);
+    a.key = uptr(key);
+    a.next_key = uptr(next_key);
     return bpf(BPF_MAP_GET_NEXT_KEY, &a, sizeof a);
 }
 
 int obj_pin(int fd, const std::string& path) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
-    a.pathname = ptr(path.c_str());
+    a.pathname = uptr(path.c_str());
     a.bpf_fd = static_cast<__u32>(fd);
     return bpf(BPF_OBJ_PIN, &a, sizeof a);
 }
@@ -202,7 +219,7 @@ int obj_pin(int fd, const std::string& path) {
 int obj_get(const std::string& path, unsigned flags) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
-    a.pathname = ptr(path.c_str());
+    a.pathname = uptr(path.c_str());
     a.file_flags = flags;
     return bpf(BPF_OBJ_GET, &a, sizeof a);
 }

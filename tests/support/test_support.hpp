@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -83,6 +84,17 @@ struct SyncPipe {
     void signal();      // write one byte
     bool wait_ready();  // read one byte; false on EOF (the writer exited first)
 };
+
+// One byte over a pipe fd, for children that hold only the raw fd number: write it / wait for
+// it (false on EOF or error). EINTR is retried.
+bool raw_signal(int fd);
+bool raw_wait(int fd);
+// A child role's numeric argument.
+int to_int(const std::string& s);
+// A pointer as the __u64 that union bpf_attr wants.
+inline __u64 uptr(const void* p) {
+    return static_cast<__u64>(reinterpret_cast<uintptr_t>(p));
+}
 
 // Convenience wrappers over bpfmap's bpf() for tests; each returns bpf()'s result, errno set.
 int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
