@@ -165,9 +165,7 @@ class ArrayMap final : public Map {
 
     std::vector<LockState> lock_states() const override {
         std::vector<LockState> out;
-        for (uint32_t i = 0; i <= stripe_mask_; ++i)
-            out.push_back({fmt::format("stripe {}", i), stripes_[i].mutex.owner_tid(),
-                           stripes_[i].mutex.owner_died()});
+        append_stripe_states(out, stripes_, stripe_mask_ + 1);
         return out;
     }
     uint32_t user_value_size() const override { return value_size_; }

@@ -318,10 +318,8 @@ class HashMap final : public Map {
 
     std::vector<LockState> lock_states() const override {
         std::vector<LockState> out;
-        out.push_back({"free list", free_lock_->owner_tid(), free_lock_->owner_died()});
-        for (uint32_t i = 0; i <= stripe_mask_; ++i)
-            out.push_back({fmt::format("stripe {}", i), stripes_[i].mutex.owner_tid(),
-                           stripes_[i].mutex.owner_died()});
+        out.push_back(lock_state("free list", *free_lock_));
+        append_stripe_states(out, stripes_, stripe_mask_ + 1);
         return out;
     }
     uint32_t user_value_size() const override { return value_size_; }

@@ -36,6 +36,12 @@ struct LockState {
     bool owner_died;   // the holder died inside; the next locker repairs
 };
 
+class RobustMutex;
+struct PaddedMutex;
+// The state of one lock, and of an array of stripe locks ("stripe 0", "stripe 1", ...).
+LockState lock_state(std::string name, const RobustMutex& m);
+void append_stripe_states(std::vector<LockState>& out, const PaddedMutex* stripes, uint32_t n);
+
 // A map as one process sees it: bound to a mapped, validated segment. Created by
 // MapTypeOps::attach; lives as long as the process keeps the segment mapped.
 class Map {

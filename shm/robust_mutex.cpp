@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "shm/log.hpp"
+#include "shm/map_type.hpp"
 
 namespace bpfmap::shm {
 
@@ -48,6 +49,15 @@ int RobustMutex::owner_tid() const {
     if (!(word & kFutexOwnerDied)) return word & kFutexTidMask;
     const int owner = __atomic_load_n(&m_.__data.__owner, __ATOMIC_RELAXED);
     return owner > 0 ? owner : -1;
+}
+
+LockState lock_state(std::string name, const RobustMutex& m) {
+    return {std::move(name), m.owner_tid(), m.owner_died()};
+}
+
+void append_stripe_states(std::vector<LockState>& out, const PaddedMutex* stripes, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i)
+        out.push_back(lock_state("stripe " + std::to_string(i), stripes[i].mutex));
 }
 
 void RobustMutex::unlock() {
