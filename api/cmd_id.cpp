@@ -63,12 +63,12 @@ int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr, unsig
             if (tail[i]) return -E2BIG;
         len = sizeof(struct bpf_map_info);
     }
-    {  // the kernel reads the caller's struct first (copy_from_user), then overwrites it
-        struct bpf_map_info in;
-        if (!copy_from_user(&in, uinfo, len)) return -EFAULT;
-    }
+    // The kernel (6.18) reads the caller's struct first and then sets only the fields it has
+    // for this map: the ifindex/netns fields (device-bound maps) and the BTF ids (maps with
+    // BTF, which bpfmap has not) keep the caller's bytes.
     struct bpf_map_info info;
     std::memset(&info, 0, sizeof info);
+    if (!copy_from_user(&info, uinfo, len)) return -EFAULT;
     const shm::SegmentHeader& h = *m.h->hdr;
     info.type = h.map_type;
     info.id = h.map_id;
@@ -77,6 +77,7 @@ int cmd_obj_get_info_by_fd(const union bpf_attr& a, union bpf_attr* uattr, unsig
     info.max_entries = h.max_entries;
     info.map_flags = h.map_flags;
     std::memcpy(info.name, h.name, sizeof info.name);
+    info.btf_vmlinux_value_type_id = 0;
     info.map_extra = h.map_extra;
     if (!copy_to_user(uinfo, &info, len)) return -EFAULT;
     return copy_to_user(attr_field(uattr, offsetof(union bpf_attr, info.info_len)), &len,
