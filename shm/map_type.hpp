@@ -7,6 +7,8 @@
 // Return convention, as in the kernel: 0 (or a positive result) on success, -errno on failure.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -67,9 +69,23 @@ class Map {
     // The map's locks and who holds them right now.
     virtual std::vector<LockState> lock_states() const = 0;
 
-    // Bytes a user buffer for one value must have (value_size for the types in this file set;
-    // per-CPU types differ).
+    // Bytes a user buffer for one value must have: value_size, or for per-CPU types
+    // round_up(value_size, 8) * value_slots().
     virtual uint32_t user_value_size() const = 0;
+
+    // Per-CPU types: the number of value slots (one per possible CPU) in a user value, each
+    // round_up(value_size, 8) bytes. 1 for every other type.
+    virtual uint32_t value_slots() const { return 1; }
+    // BLOOM_FILTER: LOOKUP's value is an input ("may this value be in the set?"); the bpf()
+    // layer copies it in from the caller and writes nothing back.
+    virtual bool lookup_reads_value() const { return false; }
+    // Per-CPU types: the address in shared memory of `cpu`'s slot of the element at `key`,
+    // what bpf_map_lookup_elem() gives a BPF program in the kernel. 0 or -errno (-ENOENT: no
+    // such element); -EINVAL for a type without per-CPU values. Slots are 8-byte aligned (so
+    // that 8-byte atomics work on them) and stay mapped as long as the segment does.
+    virtual int percpu_slot(const void* /*key*/, uint32_t /*cpu*/, void** /*slot*/) {
+        return -22;  // EINVAL
+    }
 };
 
 struct MapTypeOps {
@@ -82,8 +98,10 @@ struct MapTypeOps {
     // The kernel's map_alloc_check: validates a creation request; 0 or -errno.
     int (*alloc_check)(const MapSpec& spec);
     // Limits the kernel checks while allocating (after map_alloc_check and after the offload
-    // branch), e.g. a bucket array too large: 0 or -errno. May be null.
-    int (*alloc_limits)(const MapSpec& spec);
+    // branch), e.g. a bucket array too large: 0 or -errno. May adjust the spec as the kernel's
+    // map_alloc does (LRU with BPF_F_NO_COMMON_LRU rounds max_entries to a multiple of the
+    // CPU count; GET_INFO then shows the adjusted value). May be null.
+    int (*alloc_limits)(MapSpec& spec);
     // Bytes of the type's region in the segment, for a spec that passed alloc_check.
     uint64_t (*region_size)(const MapSpec& spec);
     // Lays out a fresh, zero-filled region (locks, empty table). `seed` is the hash seed.
@@ -92,6 +110,12 @@ struct MapTypeOps {
     // logged). `region` has region_size(spec) bytes.
     std::unique_ptr<Map> (*attach)(const SegmentHeader& hdr, MapState& state, std::byte* region);
 };
+
+// Whether creation flags are within a type's mask and not both BPF_F_RDONLY_PROG and
+// BPF_F_WRONLY_PROG (the kernel's bpf_map_flags_access_ok()): every map_alloc_check starts so.
+constexpr bool create_flags_ok(uint32_t flags, uint32_t mask) {
+    return !(flags & ~mask) && !((flags & BPF_F_RDONLY_PROG) && (flags & BPF_F_WRONLY_PROG));
+}
 
 // The ops of a type, or nullptr if bpfmap does not implement it.
 const MapTypeOps* find_map_type(uint32_t map_type);

@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "shm/observe.hpp"
+
 namespace bpfmap::shm {
 
 struct SeqCount {
@@ -51,5 +53,41 @@ inline void cpu_relax() {
 // Readers spin this many times on an odd count before falling back to the lock (which repairs
 // the state if the writer died).
 inline constexpr int kSeqSpinLimit = 256;
+
+// A reader's attempts at one piece of data guarded by a SeqCount:
+//
+//   SeqReader r;
+//   for (;;) {
+//       const uint32_t s = r.begin(seq, [&] { /* take the writer's lock, repair */ });
+//       copy;
+//       if (!seq.read_retry(s)) break;
+//   }
+//
+// begin() returns the count to copy under. While a writer is inside (odd count) it spins; after
+// kSeqSpinLimit attempts (counted over the whole read, retries included) it calls
+// wait_for_writer(), which takes the writer's lock (so waits for it, or repairs after it if it
+// died), then reads the count again. An observer (observe.hpp) never waits: it gets the odd
+// count and reads the data as it is (accepted if the count stays put).
+class SeqReader {
+  public:
+    template <class Wait>
+    uint32_t begin(const SeqCount& seq, Wait&& wait_for_writer) {
+        for (;;) {
+            const int spins = spins_++;
+            const uint32_t s = seq.read_begin();
+            if (!SeqCount::busy(s)) [[likely]]
+                return s;
+            if (spins < kSeqSpinLimit) {
+                cpu_relax();
+                continue;
+            }
+            if (observe_only()) return s;
+            wait_for_writer();
+        }
+    }
+
+  private:
+    int spins_ = 0;
+};
 
 }  // namespace bpfmap::shm
