@@ -5,11 +5,19 @@ namespace bpfmap::shm {
 
 extern const MapTypeOps kHashMapOps;
 extern const MapTypeOps kArrayMapOps;
+extern const MapTypeOps kPercpuHashMapOps;
+extern const MapTypeOps kPercpuArrayMapOps;
+extern const MapTypeOps kLruHashMapOps;
+extern const MapTypeOps kLruPercpuHashMapOps;
+extern const MapTypeOps kQueueMapOps;
+extern const MapTypeOps kStackMapOps;
+extern const MapTypeOps kBloomFilterMapOps;
+extern const MapTypeOps kLpmTrieMapOps;
 
 namespace {
 const MapTypeOps* const kMapTypes[] = {
-    &kHashMapOps,
-    &kArrayMapOps,
+    &kHashMapOps,          &kArrayMapOps, &kPercpuHashMapOps, &kPercpuArrayMapOps, &kLruHashMapOps,
+    &kLruPercpuHashMapOps, &kQueueMapOps, &kStackMapOps,      &kBloomFilterMapOps, &kLpmTrieMapOps,
 };
 }  // namespace
 
