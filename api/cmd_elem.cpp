@@ -44,10 +44,15 @@ int cmd_map_lookup_elem(const union bpf_attr& a, union bpf_attr*, unsigned size)
     if (a.flags & kNoSpinLock) return -EINVAL;
     UserKey key(m, a.key);
     if (int rc = key.error()) return rc;
-    // The op fills a buffer of ours; a missing element leaves the caller's untouched, and an
-    // unwritable one is EFAULT after the op, as in the kernel.
     const uint32_t vs = m.h->user_value_size;
     ScratchBuffer value(vs);
+    // A bloom filter's value is the question, not the answer: copied in, nothing written back.
+    if (m.h->lookup_reads_value) [[unlikely]] {
+        if (!copy_from_user(value.data(), user_ptr<const void>(a.value), vs)) return -EFAULT;
+        return m.h->map->lookup(key.get(), value.data());
+    }
+    // The op fills a buffer of ours; a missing element leaves the caller's untouched, and an
+    // unwritable one is EFAULT after the op, as in the kernel.
     if (int rc = m.h->map->lookup(key.get(), value.data())) return rc;
     return copy_to_user(user_ptr(a.value), value.data(), vs) ? 0 : -EFAULT;
 }

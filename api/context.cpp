@@ -159,6 +159,7 @@ int resolve_slow(int fd, MapRef& out) {
         nh->id = nh->hdr->map_id;
         nh->key_size = nh->hdr->key_size;
         nh->user_value_size = nh->map->user_value_size();
+        nh->lookup_reads_value = nh->map->lookup_reads_value();
         // The map must be one of this store's: its id file must be this very file.
         struct stat idst;
         if (::stat(s->map_path(nh->id).c_str(), &idst) != 0 || idst.st_ino != st.st_ino ||

@@ -34,9 +34,10 @@ struct MapHandle {
     dev_t dev = 0;
     ino_t ino = 0;
     uint32_t id = 0;
-    uint32_t key_size = 0;         // copies of the header's, one load away on the hot path
-    uint32_t user_value_size = 0;  // bytes of a user value buffer (map->user_value_size())
-    int fd_refs = 0;               // table entries pointing here (guarded by the context mutex)
+    uint32_t key_size = 0;            // copies of the header's, one load away on the hot path
+    uint32_t user_value_size = 0;     // bytes of a user value buffer (map->user_value_size())
+    bool lookup_reads_value = false;  // map->lookup_reads_value(): LOOKUP's value is an input
+    int fd_refs = 0;                  // table entries pointing here (guarded by the context mutex)
 };
 static_assert(alignof(MapHandle) >= 4, "the low two bits of a handle pointer hold the access");
 

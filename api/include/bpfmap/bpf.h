@@ -11,13 +11,24 @@
  * fork(). A map fd is a real file descriptor; close() releases it, and the last close of an
  * unpinned map destroys it.
  *
- * Supported map types: BPF_MAP_TYPE_HASH (with or without BPF_F_NO_PREALLOC), BPF_MAP_TYPE_ARRAY.
+ * Supported map types, each with the kernel's create checks and element semantics:
+ *   BPF_MAP_TYPE_HASH (with or without BPF_F_NO_PREALLOC), BPF_MAP_TYPE_ARRAY,
+ *   BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY (a value through bpf() is
+ *     round_up(value_size, 8) bytes per possible CPU; see bpfmap_this_cpu_ptr() below),
+ *   BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH (a full map evicts the least recently
+ *     used element; BPF_F_NO_COMMON_LRU accepted),
+ *   BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK (key_size 0: push with BPF_MAP_UPDATE_ELEM, pop with
+ *     BPF_MAP_LOOKUP_AND_DELETE_ELEM, peek with BPF_MAP_LOOKUP_ELEM),
+ *   BPF_MAP_TYPE_BLOOM_FILTER (map_extra = number of hashes; BPF_MAP_LOOKUP_ELEM's value is
+ *     the value to test: 0 = maybe present, ENOENT = absent),
+ *   BPF_MAP_TYPE_LPM_TRIE (struct bpf_lpm_trie_key keys, BPF_F_NO_PREALLOC required).
+ * Other map types (programs, sockets, perf events, ring buffers, maps of maps) fail at
+ * BPF_MAP_CREATE with EINVAL.
  * Supported commands: BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
  * BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_AND_DELETE_ELEM, BPF_MAP_FREEZE,
  * BPF_OBJ_PIN, BPF_OBJ_GET, BPF_MAP_GET_NEXT_ID, BPF_MAP_GET_FD_BY_ID, BPF_OBJ_GET_INFO_BY_FD.
  * Every other command (programs, links, BTF, batches, ...) fails with EINVAL, as the kernel
- * does for a command it does not know, and changes nothing. Other map types fail at
- * BPF_MAP_CREATE with EINVAL.
+ * does for a command it does not know, and changes nothing.
  */
 #ifndef BPFMAP_BPF_H
 #define BPFMAP_BPF_H
@@ -48,6 +59,20 @@ unsigned bpfmap_set_create_mode(unsigned mode);
  * an element that a writer stopped or killed inside its critical section is read as it is
  * (possibly half-written) instead of waiting for the writer or repairing after it. */
 void bpfmap_observe_only(int on);
+
+/* Per-CPU maps (BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH,
+ * BPF_MAP_TYPE_LRU_PERCPU_HASH): the address, in the map's shared memory, of the calling CPU's
+ * slot of the element at `key`, which is what bpf_map_lookup_elem() returns to a BPF program in
+ * the kernel. The slot has value_size bytes and is 8-byte aligned. Update it in place with
+ * atomic operations, e.g. __atomic_fetch_add((uint64_t*)p, 1, __ATOMIC_RELAXED): lock-free,
+ * and no increment is lost even when the thread migrates to another CPU right after the call
+ * (it then adds to the old CPU's slot, which only costs cache locality). A lookup through
+ * bpf() returns every CPU's slot; add them up for the total.
+ * The pointer stays valid while this process holds an fd to the map; for a hash map, only
+ * while the element exists (after a delete, the memory may be reused by another key).
+ * Returns NULL with errno: EBADF/EINVAL (not a map fd), EPERM (fd not writable or map frozen),
+ * EFAULT (unreadable key), ENOENT (no such element), EINVAL (not a per-CPU map). */
+void* bpfmap_this_cpu_ptr(int fd, const void* key);
 
 /* The root folder this process uses ($BPFMAP_ROOT or the default), read once on first use. */
 const char* bpfmap_root(void);
