@@ -27,6 +27,7 @@
 #include "cleanup.hpp"
 #include "maps.hpp"
 #include "runner.hpp"
+#include "type_rows.hpp"
 
 namespace bench {
 namespace {
@@ -203,22 +204,8 @@ void measure(Impl impl, const Workload& w, std::vector<Row>& rows, const Options
         const double timeout = o.timeout_s > 0
                                    ? o.timeout_s
                                    : 10.0 + static_cast<double>((o.ops + warmup) * r.procs) * 20e-6;
-        // Best of `repeat` runs, each in freshly forked workers: the other load of a small
-        // machine only ever adds time.
-        RowResult best;
-        for (unsigned rep = 0; rep < o.repeat; ++rep) {
-            RowResult one;
-            try {
-                one = run_row(map, r.op, r.procs, w, o.ops, warmup, timeout);
-            } catch (const std::exception& e) {
-                one = RowResult{false, 0, fmt::format("run: {}", e.what())};
-            }
-            if (!one.ok) {
-                best = one;
-                break;
-            }
-            if (!best.ok || one.ns_per_op < best.ns_per_op) best = one;
-        }
+        const RowResult best = best_of(
+            o.repeat, [&] { return run_row(map, r.op, r.procs, w, o.ops, warmup, timeout); });
         r.impl[impl] = best;
         if (!r.impl[impl].ok)
             notes.add(impl, r.impl[impl].error,
@@ -300,8 +287,8 @@ int run(const Options& o) {
     std::fflush(info);
 
     std::vector<MapKind> kinds;
-    if (o.only.empty() || o.only == "hash") kinds.push_back(MapKind::hash);
-    if (o.only.empty() || o.only == "array") kinds.push_back(MapKind::array);
+    if (o.only.empty() || o.only == "core" || o.only == "hash") kinds.push_back(MapKind::hash);
+    if (o.only.empty() || o.only == "core" || o.only == "array") kinds.push_back(MapKind::array);
 
     Notes notes;
     std::vector<Row> all;
@@ -323,18 +310,38 @@ int run(const Options& o) {
         }
     }
 
-    if (!o.json) print_summary(all, o);
-    if (!notes.empty()) {
+    if (!o.json && !all.empty()) print_summary(all, o);
+
+    bool types_ok = true;
+    std::vector<std::string> type_notes;
+    if (o.only.empty() || o.only == "types") {
+        TypeRowsOptions t;
+        t.ops = std::max<std::uint64_t>(o.ops / 4, 1000);
+        t.warmup = std::clamp<std::uint64_t>(t.ops / 4, 1000, 50'000);
+        t.repeat = o.repeat;
+        t.timeout_s = o.timeout_s;
+        t.json = o.json;
+        auto selected = [&](const char* impl) {
+            return o.impls.empty() ||
+                   std::find(o.impls.begin(), o.impls.end(), impl) != o.impls.end();
+        };
+        t.run_library = selected("library");
+        t.run_kernel = selected("kernel");
+        types_ok = run_type_rows(t, type_notes);
+    }
+    if (!notes.empty() || !type_notes.empty()) {
         fmt::print(info, "\nnot measured (n/a):\n");
         notes.print(info);
+        for (const auto& n : type_notes) fmt::print(info, "  {}\n", n);
     }
     std::fflush(info);
     if (o.strict) {
-        for (const auto& r : all)
-            if (!r.impl[kLibrary].ok) {
-                fmt::print(stderr, "bpfmap-bench: --strict: the library failed some rows\n");
-                return 1;
-            }
+        const bool core_ok =
+            std::all_of(all.begin(), all.end(), [](const Row& r) { return r.impl[kLibrary].ok; });
+        if (!core_ok || !types_ok) {
+            fmt::print(stderr, "bpfmap-bench: --strict: the library failed some rows\n");
+            return 1;
+        }
     }
     return 0;
 }
@@ -354,7 +361,9 @@ int main(int argc, char** argv) {
     auto* repeat = app.add_option("--repeat", o.repeat,
                                   "Runs per row, best reported (default 3; 1 with --quick)")
                        ->check(CLI::Range(1u, 100u));
-    app.add_option("--only", o.only, "Only this map type")->check(CLI::IsMember({"hash", "array"}));
+    app.add_option("--only", o.only,
+                   "Only these rows: hash, array, core (both), types (every other map type)")
+        ->check(CLI::IsMember({"hash", "array", "core", "types"}));
     app.add_option("--impl", o.impls,
                    "Only these implementations (comma-separated; default: all three)")
         ->delimiter(',')

@@ -62,6 +62,10 @@ using WorkerBody = std::function<void(unsigned worker, const std::function<void(
 RowResult run_workers(unsigned procs, std::uint64_t ops_per_proc, double timeout_s,
                       const WorkerBody& body);
 
+// Best of `repeat` runs of `run_once` (each in freshly forked workers: the other load of a
+// small machine only ever adds time). The first failure ends it and is the result.
+RowResult best_of(unsigned repeat, const std::function<RowResult()>& run_once);
+
 extern volatile std::uint64_t g_sink;
 
 // The timed loop: n ops of kind `op`, keys seq[(start + i) & mask]. Returns the failures and

@@ -26,9 +26,10 @@ using Handler = int (*)(Context&);
 
 // One handler per row of kCommands, same order.
 constexpr Handler kHandlers[] = {
-    cmd_map_show,   cmd_map_show,     cmd_map_dump,     cmd_map_lookup, cmd_map_update,
-    cmd_map_delete, cmd_map_getnext,  cmd_map_pin,      cmd_map_create, cmd_map_freeze,
-    cmd_map_load,   cmd_segment_show, cmd_segment_show, cmd_gc,         cmd_fsck,
+    cmd_map_show,     cmd_map_show,    cmd_map_dump,   cmd_map_lookup, cmd_map_update,
+    cmd_map_delete,   cmd_map_getnext, cmd_map_peek,   cmd_map_push,   cmd_map_pop,
+    cmd_map_pin,      cmd_map_create,  cmd_map_freeze, cmd_map_load,   cmd_segment_show,
+    cmd_segment_show, cmd_gc,          cmd_fsck,
 };
 static_assert(std::size(kHandlers) == std::size(kCommands), "one handler per command");
 

@@ -15,6 +15,7 @@
 #include "shm/map_type.hpp"
 #include "tools/inspect/command_table.hpp"
 #include "tools/inspect/commands.hpp"
+#include "tools/inspect/map_layout.hpp"
 #include "tools/inspect/map_ref.hpp"
 
 namespace bpfmap::inspect {
@@ -98,14 +99,14 @@ int cmd_map_create(Context& ctx) {
     require_store(ctx);
     const std::string usage =
         "FILE type TYPE key KEY_SIZE value VALUE_SIZE entries MAX_ENTRIES name NAME [flags "
-        "FLAGS]";
+        "FLAGS] [extra N]";
     const std::vector<std::string>& a = ctx.args;
     if (a.empty()) throw Error(fmt::format("missing FILE; expected {}", usage));
     const std::string path = a[0];
     std::map<std::string, std::string> kw;
     for (size_t i = 1; i < a.size(); i += 2) {
-        static const std::set<std::string> known = {"type",    "key",  "value",
-                                                    "entries", "name", "flags"};
+        static const std::set<std::string> known = {"type", "key",   "value", "entries",
+                                                    "name", "flags", "extra"};
         if (!known.count(a[i]))
             throw Error(fmt::format("unexpected '{}'; expected {}", a[i], usage));
         if (i + 1 >= a.size())
@@ -133,6 +134,7 @@ int cmd_map_create(Context& ctx) {
         static_cast<uint32_t>(parse_unsigned(kw["entries"], UINT32_MAX, "max_entries"));
     if (kw.count("flags"))
         attr.map_flags = static_cast<uint32_t>(parse_unsigned(kw["flags"], UINT32_MAX, "flags"));
+    if (kw.count("extra")) attr.map_extra = parse_unsigned(kw["extra"], UINT64_MAX, "map_extra");
     std::memcpy(attr.map_name, name.data(), name.size());
     struct stat st;
     if (::lstat(path.c_str(), &st) == 0) throw Error(pin_error(ctx, path, EEXIST));
@@ -212,20 +214,43 @@ int cmd_map_load(Context& ctx) {
     }
     const OpenMap m = open_map(ctx, sel, true);
     const uint32_t ks = m.info.key_size, vs = m.info.value_size;
-    const bool is_array = m.type_name() == std::string("array");
+    const bool is_array =
+        m.info.type == BPF_MAP_TYPE_ARRAY || m.info.type == BPF_MAP_TYPE_PERCPU_ARRAY;
+    const ValueLayout layout = value_layout(m.info);
+    if (ks == 0)
+        throw Error(
+            fmt::format("{}: a {} map has no keys to load; use map push", m.what, m.type_name()));
 
     // First pass: check every element (and that the new keys fit) before changing anything.
     std::set<Bytes> new_keys;
-    Bytes scratch(vs);
+    Bytes scratch(layout.buffer_size());
+    // An element of 'map dump -j': {"key", "value"}, or for a per-CPU map {"key", "values":
+    // [{"cpu", "value"}...]} (a single "value" is then copied to every CPU, as bpftool does).
     auto element_kv = [&](size_t index, const nlohmann::json& e, Bytes& key, Bytes& value) {
         auto where = [&](const char* what) {
             return fmt::format("input: element {}: {}", index, what);
         };
-        if (!e.contains("key") || !e.contains("value"))
+        const bool per_cpu_values = layout.per_cpu() && e.contains("values");
+        if (!e.contains("key") || !(e.contains("value") || per_cpu_values))
             throw Error(where("expected both \"key\" and \"value\""));
         try {
             key = parse_json(e["key"], ks, "key");
-            value = parse_json(e["value"], vs, "value");
+            value.assign(layout.buffer_size(), 0);
+            if (per_cpu_values) {
+                const auto& vals = e["values"];
+                if (!vals.is_array() || vals.size() != layout.slots)
+                    throw Error(fmt::format("\"values\": expected one per CPU ({})", layout.slots));
+                for (uint32_t cpu = 0; cpu < layout.slots; ++cpu) {
+                    const Bytes one = parse_json(vals[cpu].at("value"), vs, "value");
+                    std::copy(one.begin(), one.end(), value.begin() + cpu * layout.stride);
+                }
+            } else {
+                const Bytes one = parse_json(e["value"], vs, "value");
+                for (uint32_t cpu = 0; cpu < layout.slots; ++cpu)
+                    std::copy(one.begin(), one.end(), value.begin() + cpu * layout.stride);
+            }
+        } catch (const nlohmann::json::exception& err) {
+            throw Error(fmt::format("input: element {}: {}", index, err.what()));
         } catch (const Error& err) {
             throw Error(fmt::format("input: element {}: {}", index, err.what()));
         }
