@@ -40,31 +40,18 @@ namespace {
 namespace bt = bpfmap::test;
 using namespace bpfmap::test::proc;
 
-int lookup_and_delete(int fd, const void* key, void* value) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_fd = static_cast<__u32>(fd);
-    a.key = reinterpret_cast<__u64>(key);
-    a.value = reinterpret_cast<__u64>(value);
-    return bpf(BPF_MAP_LOOKUP_AND_DELETE_ELEM, &a, sizeof a);
-}
-
 // ---- (a) torn values ----------------------------------------------------------------------------
 // Pattern "bytes": every byte of the value is the same byte. Pattern "words": every 8-byte word
 // is the same 64-bit number. A value is uniform if it matches its own first byte/word.
 void fill(std::vector<unsigned char>& v, bool words, uint64_t x) {
     if (words) {
-        for (size_t i = 0; i + 8 <= v.size(); i += 8) std::memcpy(&v[i], &x, 8);
+        fill_words(v, x);
     } else {
         std::memset(v.data(), static_cast<int>((x ^ (x >> 8)) & 0xff), v.size());
     }
 }
 bool uniform(const std::vector<unsigned char>& v, bool words) {
-    if (words) {
-        for (size_t i = 8; i + 8 <= v.size(); i += 8)
-            if (std::memcmp(&v[i], &v[0], 8) != 0) return false;
-        return true;
-    }
+    if (words) return words_uniform(v);
     for (unsigned char c : v)
         if (c != v[0]) return false;
     return true;
@@ -76,21 +63,6 @@ std::string describe(const std::vector<unsigned char>& v) {
         s << " [" << std::dec << i << std::hex << "]=" << int(v[i]);
     s << " [last]=" << int(v.back());
     return s.str();
-}
-
-// True when every reader has set its flag in `ctl` (an ARRAY of n_readers u32).
-bool readers_done(int ctl, uint32_t n_readers, const Out& out, bool& failed) {
-    uint32_t done = 0;
-    for (uint32_t r = 0; r < n_readers; ++r) {
-        uint32_t f = 0;
-        if (bt::map_lookup(ctl, &r, &f) != 0) {
-            out.line("ERR ctl lookup: " + errname(errno));
-            failed = true;
-            return true;
-        }
-        done += f;
-    }
-    return done == n_readers;
 }
 
 // args: out ready go map ctl is_hash value_size words nkeys min_iters writer_id n_writers

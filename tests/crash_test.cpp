@@ -33,7 +33,7 @@
 #include <string>
 #include <vector>
 
-#include "api/internal/test_hooks.h"
+#include "crash_support.hpp"
 #include "process_helpers.hpp"
 #include "shm/hash.hpp"
 #include "shm/segment_format.hpp"
@@ -43,13 +43,6 @@ namespace {
 
 namespace bt = bpfmap::test;
 using namespace bpfmap::test::proc;
-
-void finish_one(Proc& p) {
-    std::vector<Proc> v;
-    v.push_back(std::move(p));
-    finish(v, kTimeoutMs);
-    p = std::move(v[0]);
-}
 
 // ---- map geometry, read from the segment file -------------------------------------------------
 // Where keys land: the hash seed from the segment header, the bucket and stripe counts from the
@@ -82,13 +75,6 @@ Geometry geometry(int fd) {
     return g;
 }
 
-// "fd:N" (inherited) or "pin:PATH" (opened here).
-int open_map_ref(const std::string& ref) {
-    if (ref.rfind("fd:", 0) == 0) return std::stoi(ref.substr(3));
-    if (ref.rfind("pin:", 0) == 0) return bt::obj_get(ref.substr(4));
-    return -1;
-}
-
 constexpr uint32_t kValueSize = 64;
 constexpr unsigned char kNewByte = 0xee;
 
@@ -99,28 +85,15 @@ std::vector<unsigned char> value_of(unsigned char b) {
     return std::vector<unsigned char>(kValueSize, b);
 }
 
-// ---- the writer that dies inside its critical section ---------------------------------------
-int g_hook_fd = -1;
-void block_in_critical_section() {
-    char c = 'H';
-    while (::write(g_hook_fd, &c, 1) < 0 && errno == EINTR) {
-    }
-    for (;;) pause();
-}
-
 // args: out mapref op(update|insert|delete) key
 BPFMAP_CHILD(crash_writer) {
     Out out{ifd(args, 0)};
-    g_hook_fd = out.fd;
-    const int map = open_map_ref(args.at(1));
-    if (map < 0) {
-        out.line("ERR open map: " + errname(errno));
-        return 2;
-    }
+    const int map = open_map_ref(args.at(1), out);
+    if (map < 0) return 2;
     const std::string op = args.at(2);
     const uint32_t key = static_cast<uint32_t>(num(args, 3));
     const auto v = value_of(kNewByte);
-    bpfmap_test_set_crash_hook(block_in_critical_section);
+    stop_at_crash_point(out.fd);
     int rc;
     if (op == "update")
         rc = bt::map_update(map, &key, v.data(), BPF_ANY);
@@ -134,50 +107,12 @@ BPFMAP_CHILD(crash_writer) {
     return 3;
 }
 
-// Reads one byte from a child's pipe within timeout_ms: the byte, or 0 (EOF, timeout).
-char wait_byte(Proc& p, int timeout_ms) {
-    const int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        struct pollfd q = {p.out.get(), POLLIN, 0};
-        const int64_t left = deadline - now_ms();
-        if (left <= 0) return 0;
-        int n = poll(&q, 1, static_cast<int>(left));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return 0;
-        char c;
-        ssize_t r = ::read(p.out.get(), &c, 1);
-        if (r == 1) return c;
-        if (r == 0) return 0;
-        if (errno != EINTR) return 0;
-    }
-}
-
-// Waits (bounded) until process `pid` sleeps in futex(2): blocked on the dead holder's lock.
-// Only makes the scenario sharper (waiters parked in the kernel when the holder dies); if it
-// never happens the test goes on (the waiter then meets the dead owner when it locks).
-bool wait_in_futex(pid_t pid, int timeout_ms) {
-    const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
-    const std::string futex = std::to_string(SYS_futex) + " ";
-    const int64_t deadline = now_ms() + timeout_ms;
-    while (now_ms() < deadline) {
-        std::ifstream in(path);
-        std::string s;
-        if (!std::getline(in, s)) return false;
-        if (s.rfind(futex, 0) == 0) return true;
-        sched_yield();
-    }
-    return false;
-}
-
 // A process that starts an operation while the holder is stuck in its critical section.
 // args: out ready go mapref op(lookup|next|walk|update) key
 BPFMAP_CHILD(blocked_op) {
     Out out{ifd(args, 0)};
-    const int map = open_map_ref(args.at(3));
-    if (map < 0) {
-        out.line("ERR open map: " + errname(errno));
-        return 2;
-    }
+    const int map = open_map_ref(args.at(3), out);
+    if (map < 0) return 2;
     const std::string op = args.at(4);
     const uint32_t key = static_cast<uint32_t>(num(args, 5));
     pass_gate(ifd(args, 1), ifd(args, 2));
@@ -468,13 +403,6 @@ bool start_stuck_writer(Proc& w, const std::string& mapref, const std::string& o
     return true;
 }
 
-void kill_writer(Proc& w) {
-    w.child.kill(SIGKILL);
-    const int st = w.child.wait();
-    BOOST_CHECK_MESSAGE(st == 128 + SIGKILL, "writer exit status " << st);
-    w.out.reset();
-}
-
 // Blocked operations started while the writer holds the lock; returns them running.
 std::vector<Proc> start_blocked(const std::string& mapref, int map,
                                 const std::vector<std::pair<std::string, uint32_t>>& ops) {
@@ -514,6 +442,17 @@ void run_hash_check(const std::string& mapref, int keep_fd, const std::string& o
     check_ok(chk[0]);
 }
 
+// The last key of a GET_NEXT_KEY walk (UINT32_MAX for an empty map).
+uint32_t last_key(int fd) {
+    uint32_t key = 0, next = 0, last = UINT32_MAX;
+    const void* from = nullptr;
+    while (bt::map_get_next_key(fd, from, &next) == 0) {
+        last = key = next;
+        from = &key;
+    }
+    return last;
+}
+
 void hash_scenario(const std::string& op, bool touch, bool with_blocked) {
     HashSetup s = make_hash();
     const std::string ref = "fd:" + std::to_string(s.map.get());
@@ -524,7 +463,7 @@ void hash_scenario(const std::string& op, bool touch, bool with_blocked) {
         blocked = start_blocked(
             ref, s.map.get(),
             {{"lookup", kCrashKey}, {"walk", 0}, {"next", kCrashKey}, {"update", s.SB}});
-    if (stuck) kill_writer(w);
+    if (stuck) kill_holder(w);
     finish(blocked, kTimeoutMs);
     for (const Proc& p : blocked) {
         check_ok(p);
@@ -535,10 +474,14 @@ void hash_scenario(const std::string& op, bool touch, bool with_blocked) {
             in >> rc;
             BOOST_CHECK_MESSAGE(op == "delete" ? true : rc == 0, p.name << ": " << r);
         } else if (p.name == "blocked next") {
-            // GET_NEXT_KEY from the crashed key: the next key, or (deleted key) the first one.
+            // GET_NEXT_KEY from the crashed key: the next key, or (deleted key) the first one;
+            // ENOENT only if the crashed key is the last of the walk (the seed is random, so
+            // that happens for about one map in thirty).
             int rc = 1;
             in >> rc;
-            BOOST_CHECK_MESSAGE(rc == 0, p.name << ": " << r);
+            BOOST_CHECK_MESSAGE(rc == 0 || (rc == -1 && r.find("ENOENT") != std::string::npos &&
+                                            last_key(s.map.get()) == kCrashKey),
+                                p.name << ": " << r);
         } else if (p.name == "blocked walk") {
             size_t n = 0, distinct = 0;
             in >> n >> distinct;
@@ -592,7 +535,7 @@ BOOST_AUTO_TEST_CASE(hash_insert_new_key_holder_killed) {
     if (start_stuck_writer(w, ref, "insert", kCrashKey, {s.map.get()})) {
         std::vector<Proc> blocked =
             start_blocked(ref, s.map.get(), {{"lookup", kCrashKey}, {"walk", 0}, {"update", s.SB}});
-        kill_writer(w);
+        kill_holder(w);
         finish(blocked, kTimeoutMs);
         for (const Proc& p : blocked) check_ok(p);
     }
@@ -620,7 +563,7 @@ BOOST_AUTO_TEST_CASE(array_update_holder_killed) {
     Proc w;
     if (start_stuck_writer(w, ref, "update", kCrashKey, {map.get()})) {
         std::vector<Proc> blocked = start_blocked(ref, map.get(), {{"lookup", kCrashKey}});
-        kill_writer(w);
+        kill_holder(w);
         finish(blocked, kTimeoutMs);
         for (const Proc& p : blocked) {
             check_ok(p);
@@ -640,7 +583,7 @@ BOOST_AUTO_TEST_CASE(hash_holder_killed_alone_third_process_uses_map) {
     BOOST_REQUIRE_MESSAGE(bt::obj_pin(s.map.get(), pin) == 0, "pin: " << errname(errno));
     s.map.reset();  // only the pin keeps the map
     Proc w;
-    if (start_stuck_writer(w, "pin:" + pin, "update", kCrashKey, {})) kill_writer(w);
+    if (start_stuck_writer(w, "pin:" + pin, "update", kCrashKey, {})) kill_holder(w);
     run_hash_check("pin:" + pin, -1, "update", s, true);
     BOOST_CHECK_MESSAGE(bpfmap_unpin(pin.c_str()) == 0, "unpin: " << errname(errno));
 }
@@ -652,7 +595,7 @@ BOOST_AUTO_TEST_CASE(array_holder_killed_alone_third_process_uses_map) {
     BOOST_REQUIRE_MESSAGE(bt::obj_pin(map.get(), pin) == 0, "pin: " << errname(errno));
     map.reset();
     Proc w;
-    if (start_stuck_writer(w, "pin:" + pin, "update", kCrashKey, {})) kill_writer(w);
+    if (start_stuck_writer(w, "pin:" + pin, "update", kCrashKey, {})) kill_holder(w);
     run_array_check("pin:" + pin, -1);
     BOOST_CHECK_MESSAGE(bpfmap_unpin(pin.c_str()) == 0, "unpin: " << errname(errno));
 }

@@ -68,16 +68,15 @@
 #include <utility>
 #include <vector>
 
+#include "diff_support.hpp"
 #include "test_support.hpp"
 
 BPFMAP_REQUIRES_KERNEL();
 
 namespace {
 
-using Bytes = std::vector<unsigned char>;
-using BpfFn = int (*)(int, union bpf_attr*, unsigned int);
+using namespace bpfmap::test::diff;
 
-constexpr int kENOTSUPP = 524;  // kernel-internal errno that leaks to user space
 constexpr unsigned kAttrSize = sizeof(union bpf_attr);       // 144 with our headers
 constexpr unsigned kKernelAttrSize = 168;                    // the running 6.18 kernel's size
 constexpr unsigned kInfoSize = sizeof(struct bpf_map_info);  // 88 with our headers
@@ -86,70 +85,6 @@ constexpr unsigned char kFill = 0xA5;  // pre-fill of every output buffer
 constexpr size_t kGuard = 16;          // bytes after each output buffer that must stay untouched
 static_assert(kAttrSize == 144, "the comparisons below assume the 6.1 uapi headers");
 static_assert(kInfoSize == 88, "the comparisons below assume the 6.1 uapi headers");
-
-int kernel_side(int cmd, union bpf_attr* attr, unsigned size) {
-    return bpfmap::test::kernel_bpf(cmd, attr, size);
-}
-int library_side(int cmd, union bpf_attr* attr, unsigned size) {
-    return ::bpf(cmd, attr, size);
-}
-
-constexpr BpfFn kKernel = &kernel_side;
-constexpr BpfFn kLibrary = &library_side;
-
-struct Res {
-    int ret = 0;
-    int err = 0;
-};
-
-Res invoke(BpfFn fn, int cmd, void* attr, unsigned size) {
-    errno = 0;
-    int r = fn(cmd, static_cast<union bpf_attr*>(attr), size);
-    int e = r < 0 ? errno : 0;
-    return {r, e};
-}
-
-std::string show(Res r) {
-    if (r.ret >= 0) return "ret=" + std::to_string(r.ret);
-    return "ret=" + std::to_string(r.ret) + " errno=" + std::to_string(r.err) + " (" +
-           (r.err == kENOTSUPP
-                ? std::string("ENOTSUPP")
-                : std::string(strerrorname_np(r.err) ? strerrorname_np(r.err) : "?")) +
-           ")";
-}
-
-std::string hex(const Bytes& b) {
-    static const char* d = "0123456789abcdef";
-    std::string s;
-    for (unsigned char c : b) {
-        s += d[c >> 4];
-        s += d[c & 15];
-    }
-    return s.empty() ? "<empty>" : s;
-}
-
-const char* cmd_name(int cmd) {
-    switch (cmd) {
-        case BPF_MAP_CREATE:
-            return "MAP_CREATE";
-        case BPF_MAP_LOOKUP_ELEM:
-            return "LOOKUP";
-        case BPF_MAP_UPDATE_ELEM:
-            return "UPDATE";
-        case BPF_MAP_DELETE_ELEM:
-            return "DELETE";
-        case BPF_MAP_GET_NEXT_KEY:
-            return "GET_NEXT_KEY";
-        case BPF_MAP_LOOKUP_AND_DELETE_ELEM:
-            return "LOOKUP_AND_DELETE";
-        case BPF_MAP_FREEZE:
-            return "FREEZE";
-        case BPF_OBJ_GET_INFO_BY_FD:
-            return "OBJ_GET_INFO_BY_FD";
-        default:
-            return "cmd?";
-    }
-}
 
 // An attr buffer big enough for size > 4096 cases, 8-byte aligned.
 struct AttrBuf {
@@ -216,21 +151,13 @@ union bpf_attr create_attr(const MapSpec& s) {
     return a;
 }
 
-struct MapPair {
+struct MapPair : FdPair {
     MapSpec spec;
-    int kfd = -1;              // kernel map
-    int lfd = -1;              // library map
     int kdup = -1, ldup = -1;  // dup()s of kfd / lfd: the same map through another fd
-    MapPair() = default;
-    MapPair(const MapPair&) = delete;
-    MapPair& operator=(const MapPair&) = delete;
     ~MapPair() {
-        if (kfd >= 0) ::close(kfd);
-        if (lfd >= 0) ::close(lfd);
         if (kdup >= 0) ::close(kdup);
         if (ldup >= 0) ::close(ldup);
     }
-    int fd(BpfFn side) const { return side == kKernel ? kfd : lfd; }
     int dup_fd(BpfFn side) const { return side == kKernel ? kdup : ldup; }
 };
 
@@ -260,7 +187,10 @@ InfoRes get_info(BpfFn side, int fd, __u32 info_len, bool null_buf = false, Poke
                  unsigned size = kAttrSize) {
     InfoRes out;
     out.buf.assign(4096 + kGuard, kFill);
+    // Inside info_len: the struct's bytes hold a pattern (6.18 keeps the caller's bytes in the
+    // fields it does not set: ifindex, netns, BTF ids), the bytes past it zero (else E2BIG).
     std::fill(out.buf.begin(), out.buf.begin() + std::min<size_t>(info_len, 4096), 0);
+    std::fill(out.buf.begin(), out.buf.begin() + std::min<size_t>(info_len, kInfoSize), 0x5A);
     for (auto [off, v] : buf_pokes) out.buf[off] = v;
     AttrBuf ab;
     union bpf_attr a;

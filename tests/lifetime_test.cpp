@@ -59,17 +59,6 @@ using bt::raw_wait;
 using bt::to_int;
 using bt::uptr;
 
-uint32_t id_of(int fd) {
-    struct bpf_map_info info;
-    std::memset(&info, 0, sizeof info);
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.info.bpf_fd = static_cast<__u32>(fd);
-    a.info.info_len = sizeof info;
-    a.info.info = uptr(&info);
-    return bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) == 0 ? info.id : 0;
-}
-
 int get_fd_by_id(uint32_t id, uint32_t open_flags = 0) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
@@ -241,13 +230,7 @@ void check_not_a_map(int fd, const std::string& what) {
         expect_einval("GET_NEXT_KEY", bt::map_get_next_key(fd, nullptr, &nk));
         errno = 0;
         struct bpf_map_info info;
-        std::memset(&info, 0, sizeof info);
-        union bpf_attr a;
-        std::memset(&a, 0, sizeof a);
-        a.info.bpf_fd = static_cast<__u32>(fd);
-        a.info.info_len = sizeof info;
-        a.info.info = uptr(&info);
-        expect_einval("OBJ_GET_INFO_BY_FD", bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a));
+        expect_einval("OBJ_GET_INFO_BY_FD", bt::map_info(fd, info));
         errno = 0;
         const std::string pin = bt::test_root() + "/pins/stale-" + std::to_string(fd);
         expect_einval("OBJ_PIN", bt::obj_pin(fd, pin));
@@ -319,7 +302,7 @@ BOOST_AUTO_TEST_SUITE(lifetime)
 BOOST_AUTO_TEST_CASE(last_close_in_same_process_destroys_at_once) {
     // The creator's fd.
     int fd = new_map("life_a1");
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     BOOST_REQUIRE(id != 0);
     check_alive(id, "while its fd is open");
     BOOST_REQUIRE(::close(fd) == 0);
@@ -327,7 +310,7 @@ BOOST_AUTO_TEST_CASE(last_close_in_same_process_destroys_at_once) {
 
     // Ids are not reused at once.
     int fd2 = new_map("life_a1b");
-    const uint32_t id2 = id_of(fd2);
+    const uint32_t id2 = bt::map_id(fd2);
     BOOST_TEST(id2 != id, "the id of a just-destroyed map was reused at once");
 
     // The last close is of a GET_FD_BY_ID fd (its own description), the creator's closed first.
@@ -341,7 +324,7 @@ BOOST_AUTO_TEST_CASE(last_close_in_same_process_destroys_at_once) {
 
     // A map created with BPF_F_RDONLY (its only fd is read-only).
     int ro = new_map("life_a1c", 0, BPF_F_RDONLY);
-    const uint32_t id3 = id_of(ro);
+    const uint32_t id3 = bt::map_id(ro);
     BOOST_REQUIRE(id3 != 0);
     check_alive(id3, "created RDONLY, fd open");
     BOOST_REQUIRE(::close(ro) == 0);
@@ -352,7 +335,7 @@ BOOST_AUTO_TEST_CASE(last_close_in_same_process_destroys_at_once) {
 // drops the last fd as `how` says ("close" or "exit"); the map must be gone at once after that.
 static void last_holder_in_child(const char* name, const char* how, const std::string& gone_when) {
     int fd = new_map(name);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     Chan ch;
     bt::Child child = bt::spawn_child("life_hold_by_id",
                                       {std::to_string(id), ch.rd(), ch.wr(), how}, ch.child_fds());
@@ -376,7 +359,7 @@ BOOST_AUTO_TEST_CASE(last_holder_is_another_process_that_exits) {
 
 BOOST_AUTO_TEST_CASE(pinned_map_survives_closes_and_unpin_destroys_it) {
     int fd = new_map("life_b1", 7);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     const std::string pin = bt::test_root() + "/pins/life_b1";
     BOOST_REQUIRE(bt::obj_pin(fd, pin) == 0);
     BOOST_REQUIRE(::close(fd) == 0);
@@ -404,7 +387,7 @@ BOOST_AUTO_TEST_CASE(pinned_map_survives_closes_and_unpin_destroys_it) {
 
 BOOST_AUTO_TEST_CASE(unpin_with_an_fd_open_destroys_at_that_fds_close) {
     int fd = new_map("life_b2", 9);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     const std::string pin = bt::test_root() + "/pins/life_b2";
     BOOST_REQUIRE(bt::obj_pin(fd, pin) == 0);
     BOOST_REQUIRE(bpfmap_unpin(pin.c_str()) == 0);
@@ -415,7 +398,7 @@ BOOST_AUTO_TEST_CASE(unpin_with_an_fd_open_destroys_at_that_fds_close) {
 
     // With two pins, removing one (either way) keeps the map.
     int fd2 = new_map("life_b2b", 5);
-    const uint32_t id2 = id_of(fd2);
+    const uint32_t id2 = bt::map_id(fd2);
     const std::string p1 = bt::test_root() + "/pins/life_b2b.1";
     const std::string p2 = bt::test_root() + "/pins/life_b2b.2";
     BOOST_REQUIRE(bt::obj_pin(fd2, p1) == 0);
@@ -430,7 +413,7 @@ BOOST_AUTO_TEST_CASE(unpin_with_an_fd_open_destroys_at_that_fds_close) {
 
 BOOST_AUTO_TEST_CASE(unpin_refuses_what_is_not_a_pin) {
     int fd = new_map("life_b4", 13);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     const std::string pin = bt::test_root() + "/pins/life_b4";
     BOOST_REQUIRE(bt::obj_pin(fd, pin) == 0);
     const int d = ::dup(fd);  // first used by bpf() only after the attempt below
@@ -468,7 +451,7 @@ BOOST_AUTO_TEST_CASE(unpin_refuses_what_is_not_a_pin) {
 BOOST_AUTO_TEST_CASE(pin_removed_with_unlink_is_gone_for_the_next_user) {
     // Found dead by another process's GET_FD_BY_ID.
     int fd = new_map("life_b3");
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     const std::string pin = bt::test_root() + "/pins/life_b3";
     BOOST_REQUIRE(bt::obj_pin(fd, pin) == 0);
     BOOST_REQUIRE(::close(fd) == 0);
@@ -482,7 +465,7 @@ BOOST_AUTO_TEST_CASE(pin_removed_with_unlink_is_gone_for_the_next_user) {
     // Found dead by GET_NEXT_ID (a pin in a user-made folder this time).
     BOOST_REQUIRE(::mkdir((bt::test_root() + "/pins/rmdir").c_str(), 0700) == 0);
     int fd2 = new_map("life_b3b");
-    const uint32_t id2 = id_of(fd2);
+    const uint32_t id2 = bt::map_id(fd2);
     const std::string pin2 = bt::test_root() + "/pins/rmdir/life_b3b";
     BOOST_REQUIRE(bt::obj_pin(fd2, pin2) == 0);
     BOOST_REQUIRE(::close(fd2) == 0);
@@ -491,7 +474,7 @@ BOOST_AUTO_TEST_CASE(pin_removed_with_unlink_is_gone_for_the_next_user) {
 
     // Found dead by GET_FD_BY_ID in this process.
     int fd3 = new_map("life_b3c");
-    const uint32_t id3 = id_of(fd3);
+    const uint32_t id3 = bt::map_id(fd3);
     const std::string pin3 = bt::test_root() + "/pins/life_b3c";
     BOOST_REQUIRE(bt::obj_pin(fd3, pin3) == 0);
     BOOST_REQUIRE(::close(fd3) == 0);
@@ -503,7 +486,7 @@ BOOST_AUTO_TEST_CASE(killed_last_holder_is_reclaimed_lazily) {
     // 0: a killed holder that was not the last one takes nothing with it.
     {
         int fd = new_map("life_c0", 17);
-        const uint32_t id = id_of(fd);
+        const uint32_t id = bt::map_id(fd);
         Chan ch;
         bt::Child child = bt::spawn_child(
             "life_hold_by_id", {std::to_string(id), ch.rd(), ch.wr(), "close"}, ch.child_fds());
@@ -519,7 +502,7 @@ BOOST_AUTO_TEST_CASE(killed_last_holder_is_reclaimed_lazily) {
     // 1: the child opened the map by id; after the kill, GET_NEXT_ID is the first to look.
     {
         int fd = new_map("life_c1");
-        const uint32_t id = id_of(fd);
+        const uint32_t id = bt::map_id(fd);
         Chan ch;
         bt::Child child = bt::spawn_child(
             "life_hold_by_id", {std::to_string(id), ch.rd(), ch.wr(), "close"}, ch.child_fds());
@@ -534,7 +517,7 @@ BOOST_AUTO_TEST_CASE(killed_last_holder_is_reclaimed_lazily) {
     // 2: the child inherited the fd by fork(); after the kill GET_FD_BY_ID looks first.
     {
         int fd = new_map("life_c2");
-        const uint32_t id = id_of(fd);
+        const uint32_t id = bt::map_id(fd);
         Chan ch;
         pid_t pid = ::fork();
         BOOST_REQUIRE(pid >= 0);
@@ -558,7 +541,7 @@ BOOST_AUTO_TEST_CASE(killed_last_holder_is_reclaimed_lazily) {
     // 3: another process is the first to look.
     {
         int fd = new_map("life_c3");
-        const uint32_t id = id_of(fd);
+        const uint32_t id = bt::map_id(fd);
         Chan ch;
         bt::Child child = bt::spawn_child(
             "life_hold_by_id", {std::to_string(id), ch.rd(), ch.wr(), "close"}, ch.child_fds());
@@ -576,11 +559,11 @@ BOOST_AUTO_TEST_CASE(killed_last_holder_is_reclaimed_lazily) {
 
 BOOST_AUTO_TEST_CASE(reused_fd_number_never_reaches_the_old_map) {
     int fd = new_map("life_d1", 11);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     int keep = get_fd_by_id(id);  // keeps the map alive
     BOOST_REQUIRE(keep >= 0);
     int other = new_map("life_d1b", 22);  // made now, so it does not take the number below
-    const uint32_t other_id = id_of(other);
+    const uint32_t other_id = bt::map_id(other);
 
     // Reused by /dev/null.
     BOOST_REQUIRE(::close(fd) == 0);
@@ -626,7 +609,7 @@ BOOST_AUTO_TEST_CASE(reused_fd_number_never_reaches_the_old_map) {
         for (int f : extra) ::close(f);
     }
     BOOST_REQUIRE(again == fd);
-    BOOST_TEST(id_of(again) == other_id, "GET_INFO at the reused number reports the old map");
+    BOOST_TEST(bt::map_id(again) == other_id, "GET_INFO at the reused number reports the old map");
     BOOST_TEST(value_of(again) == 22u, "lookup at the reused number reached the old map");
     uint32_t k = 1;
     uint64_t v = 23;
@@ -647,7 +630,7 @@ BOOST_AUTO_TEST_CASE(dup2_and_dup3_over_a_map_fd) {
 
     // dup2(/dev/null, map fd) while another fd holds the map.
     int fd = new_map("life_d2", 31);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     int keep = get_fd_by_id(id);
     BOOST_REQUIRE(keep >= 0);
     BOOST_REQUIRE(::dup2(nul, fd) == fd);
@@ -660,7 +643,7 @@ BOOST_AUTO_TEST_CASE(dup2_and_dup3_over_a_map_fd) {
 
     // dup2(/dev/null, the only map fd): that was the last close.
     int only = new_map("life_d2b");
-    const uint32_t only_id = id_of(only);
+    const uint32_t only_id = bt::map_id(only);
     BOOST_REQUIRE(::dup2(nul, only) == only);
     check_gone(only_id, Probe::FileFirst, "dup2 over the map's only fd");
     check_not_a_map(only, "dup2(/dev/null) over the only map fd");
@@ -669,11 +652,11 @@ BOOST_AUTO_TEST_CASE(dup2_and_dup3_over_a_map_fd) {
     // dup2(map B, map A): the number now reaches B; A (still held) is unchanged.
     int a = new_map("life_d2a", 1);
     int b = new_map("life_d2bb", 2);
-    const uint32_t ida = id_of(a), idb = id_of(b);
+    const uint32_t ida = bt::map_id(a), idb = bt::map_id(b);
     int keep_a = get_fd_by_id(ida);
     BOOST_REQUIRE(keep_a >= 0);
     BOOST_REQUIRE(::dup2(b, a) == a);
-    BOOST_TEST(id_of(a) == idb, "after dup2(b, a), fd a is not map b");
+    BOOST_TEST(bt::map_id(a) == idb, "after dup2(b, a), fd a is not map b");
     BOOST_TEST(value_of(a) == 2u);
     uint32_t k = 1;
     uint64_t v = 3;
@@ -689,7 +672,7 @@ BOOST_AUTO_TEST_CASE(dup2_and_dup3_over_a_map_fd) {
 
     // dup3(/dev/null, map fd, O_CLOEXEC).
     int c = new_map("life_d2c", 4);
-    const uint32_t idc = id_of(c);
+    const uint32_t idc = bt::map_id(c);
     int keep_c = get_fd_by_id(idc);
     BOOST_REQUIRE(::dup3(nul, c, O_CLOEXEC) == c);
     check_not_a_map(c, "dup3(/dev/null) over a map fd");
@@ -702,7 +685,7 @@ BOOST_AUTO_TEST_CASE(dup2_and_dup3_over_a_map_fd) {
 
 BOOST_AUTO_TEST_CASE(close_range_then_reuse_never_reaches_the_old_map) {
     int fd = new_map("life_d3", 51);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     int keep = get_fd_by_id(id);
     BOOST_REQUIRE(keep >= 0);
     BOOST_REQUIRE(value_of(fd) == 51u);  // known to the library
@@ -718,7 +701,7 @@ BOOST_AUTO_TEST_CASE(close_range_then_reuse_never_reaches_the_old_map) {
     // The only fd of a map closed with close_range(); a new map then gets the same number:
     // bpf() on it must reach the new map.
     int old_fd = new_map("life_d3b", 52);
-    const uint32_t old_id = id_of(old_fd);
+    const uint32_t old_id = bt::map_id(old_fd);
     const unsigned uo = static_cast<unsigned>(old_fd);
     BOOST_REQUIRE(::close_range(uo, uo, 0) == 0);
     // (No other library call in between: one that opens and closes a file of its own at the
@@ -738,7 +721,7 @@ BOOST_AUTO_TEST_CASE(close_range_then_reuse_never_reaches_the_old_map) {
     }
     BOOST_REQUIRE_MESSAGE(fresh == old_fd, "no new map got fd number " << old_fd);
     check_gone(old_id, Probe::FdByIdFirst, "its only fd closed with close_range()");
-    const uint32_t fresh_id = id_of(fresh);
+    const uint32_t fresh_id = bt::map_id(fresh);
     BOOST_TEST(fresh_id != old_id, "GET_INFO on the new map's fd reports the destroyed map");
     BOOST_TEST(value_of(fresh) == 53u, "lookup on the new map's fd reached the destroyed map");
     int byid = get_fd_by_id(fresh_id);
@@ -753,7 +736,7 @@ BOOST_AUTO_TEST_CASE(close_range_then_reuse_never_reaches_the_old_map) {
 BOOST_AUTO_TEST_CASE(dup_keeps_the_map_alive) {
     // The dup is used through bpf() before the original is closed.
     int fd = new_map("life_e1", 61);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     int d = ::dup(fd);
     BOOST_REQUIRE(d >= 0);
     BOOST_TEST(value_of(d) == 61u);
@@ -765,7 +748,7 @@ BOOST_AUTO_TEST_CASE(dup_keeps_the_map_alive) {
 
     // The dup is not touched through bpf() until after the original was closed.
     int fd2 = new_map("life_e2", 62);
-    const uint32_t id2 = id_of(fd2);
+    const uint32_t id2 = bt::map_id(fd2);
     int d2 = ::dup(fd2);
     BOOST_REQUIRE(d2 >= 0);
     BOOST_REQUIRE(::close(fd2) == 0);
@@ -776,7 +759,7 @@ BOOST_AUTO_TEST_CASE(dup_keeps_the_map_alive) {
 
     // The dup is never used through bpf() at all: its close is still the last close.
     int fd3 = new_map("life_e3", 63);
-    const uint32_t id3 = id_of(fd3);
+    const uint32_t id3 = bt::map_id(fd3);
     int d3 = ::fcntl(fd3, F_DUPFD_CLOEXEC, 0);
     BOOST_REQUIRE(d3 >= 0);
     BOOST_REQUIRE(::close(fd3) == 0);
@@ -790,7 +773,7 @@ BOOST_AUTO_TEST_CASE(child_closing_its_inherited_fd_keeps_the_parents_map) {
     // fork() without exec: the child uses and closes its copy, or just exits.
     for (const bool close_it : {true, false}) {
         int fd = new_map(close_it ? "life_f1" : "life_f2", 71);
-        const uint32_t id = id_of(fd);
+        const uint32_t id = bt::map_id(fd);
         pid_t pid = ::fork();
         BOOST_REQUIRE(pid >= 0);
         if (pid == 0) {
@@ -815,7 +798,7 @@ BOOST_AUTO_TEST_CASE(child_closing_its_inherited_fd_keeps_the_parents_map) {
     // the parent still holds it.
     for (const char* use : {"use", "nouse"}) {
         int fd = new_map("life_f3", 73);
-        const uint32_t id = id_of(fd);
+        const uint32_t id = bt::map_id(fd);
         Chan ch;
         std::vector<int> keep = ch.child_fds();
         keep.push_back(fd);
@@ -843,7 +826,7 @@ BOOST_AUTO_TEST_CASE(last_close_is_an_exec_childs_close_of_an_inherited_fd) {
                                     " its inherited fd, then " +
                                     (std::string(end) == "close" ? "closed it" : "exited");
             int fd = new_map("life_f4", 74);
-            const uint32_t id = id_of(fd);
+            const uint32_t id = bt::map_id(fd);
             Chan ch;
             std::vector<int> keep = ch.child_fds();
             keep.push_back(fd);
@@ -862,7 +845,7 @@ BOOST_AUTO_TEST_CASE(last_close_is_an_exec_childs_close_of_an_inherited_fd) {
 
 BOOST_AUTO_TEST_CASE(segment_file_mode) {
     int fd = new_map("life_g1");
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     struct stat st;
     BOOST_REQUIRE(::stat(map_file(id).c_str(), &st) == 0);
     BOOST_TEST(S_ISREG(st.st_mode));
@@ -873,7 +856,7 @@ BOOST_AUTO_TEST_CASE(segment_file_mode) {
     const unsigned prev = bpfmap_set_create_mode(0660);
     BOOST_TEST(prev == 0600u, "bpfmap_set_create_mode returned 0" << std::oct << prev);
     int fd2 = new_map("life_g2");
-    const uint32_t id2 = id_of(fd2);
+    const uint32_t id2 = bt::map_id(fd2);
     BOOST_REQUIRE(::stat(map_file(id2).c_str(), &st) == 0);
     BOOST_TEST((st.st_mode & 07777) == 0660u,
                "segment mode after set_create_mode(0660) is 0" << std::oct << (st.st_mode & 07777));
@@ -889,7 +872,7 @@ BOOST_AUTO_TEST_CASE(segment_file_mode) {
 
     BOOST_TEST(bpfmap_set_create_mode(prev) == 0660u);
     int fd3 = new_map("life_g3");
-    BOOST_REQUIRE(::stat(map_file(id_of(fd3)).c_str(), &st) == 0);
+    BOOST_REQUIRE(::stat(map_file(bt::map_id(fd3)).c_str(), &st) == 0);
     BOOST_TEST((st.st_mode & 07777) == 0600u, "mode after restoring 0600");
     BOOST_TEST(::close(fd) == 0);
     BOOST_TEST(::close(fd2) == 0);
@@ -907,7 +890,7 @@ BOOST_AUTO_TEST_CASE(map_fds_are_cloexec_with_matching_access_mode) {
     fds.push_back({rw, O_RDWR, "BPF_MAP_CREATE"});
     fds.push_back({new_map("life_h_ro", 0, BPF_F_RDONLY), O_RDONLY, "BPF_MAP_CREATE RDONLY"});
     fds.push_back({new_map("life_h_wo", 0, BPF_F_WRONLY), O_WRONLY, "BPF_MAP_CREATE WRONLY"});
-    const uint32_t id = id_of(rw);
+    const uint32_t id = bt::map_id(rw);
     const std::string pin = bt::test_root() + "/pins/life_h";
     BOOST_REQUIRE(bt::obj_pin(rw, pin) == 0);
     fds.push_back({bt::obj_get(pin), O_RDWR, "BPF_OBJ_GET"});

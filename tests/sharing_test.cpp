@@ -67,21 +67,6 @@ using bt::raw_wait;
 using bt::to_int;
 using bt::uptr;
 
-int get_info(int fd, struct bpf_map_info& info) {
-    std::memset(&info, 0, sizeof info);
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.info.bpf_fd = static_cast<__u32>(fd);
-    a.info.info_len = sizeof info;
-    a.info.info = uptr(&info);
-    return bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a);
-}
-
-uint32_t id_of(int fd) {
-    struct bpf_map_info info;
-    return get_info(fd, info) == 0 ? info.id : 0;
-}
-
 int get_fd_by_id(uint32_t id, uint32_t open_flags = 0) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
@@ -271,7 +256,7 @@ BPFMAP_CHILD(share_by_id) {
         int fd = get_fd_by_id(id);
         CHILD_CHECK(fd >= 0, "GET_FD_BY_ID(%u) of a listed id", id);
         struct bpf_map_info info;
-        CHILD_CHECK(get_info(fd, info) == 0, "GET_INFO of id %u", id);
+        CHILD_CHECK(bt::map_info(fd, info) == 0, "GET_INFO of id %u", id);
         CHILD_CHECK(info.id == id, "GET_INFO of GET_FD_BY_ID(%u) says id %u", id, info.id);
         if (args.at(0) == info.name) {
             ++matches;
@@ -444,10 +429,10 @@ BPFMAP_CHILD(share_info) {
     int fd = bt::obj_get(args.at(0));
     CHILD_CHECK(fd >= 0, "OBJ_GET(%s)", args.at(0).c_str());
     struct bpf_map_info infos[2];
-    CHILD_CHECK(get_info(fd, infos[0]) == 0, "GET_INFO on the OBJ_GET fd");
+    CHILD_CHECK(bt::map_info(fd, infos[0]) == 0, "GET_INFO on the OBJ_GET fd");
     int fd2 = get_fd_by_id(infos[0].id, BPF_F_RDONLY);
     CHILD_CHECK(fd2 >= 0, "GET_FD_BY_ID(%u)", infos[0].id);
-    CHILD_CHECK(get_info(fd2, infos[1]) == 0, "GET_INFO on the GET_FD_BY_ID fd");
+    CHILD_CHECK(bt::map_info(fd2, infos[1]) == 0, "GET_INFO on the GET_FD_BY_ID fd");
     const int wr = to_int(args.at(1));
     CHILD_CHECK(::write(wr, infos, sizeof infos) == static_cast<ssize_t>(sizeof infos),
                 "write of the infos");
@@ -529,7 +514,7 @@ BOOST_AUTO_TEST_CASE(fd_in_flight_keeps_the_map_alive) {
     uint32_t id = 0;
     {
         struct bpf_map_info info;
-        BOOST_REQUIRE(get_info(fd, info) == 0);
+        BOOST_REQUIRE(bt::map_info(fd, info) == 0);
         id = info.id;
     }
     int sv[2];
@@ -595,7 +580,7 @@ BOOST_AUTO_TEST_CASE(restricted_fds_in_the_other_process) {
     int fd = new_shared_map("share_ro");
     const std::string pin = root() + "/pins/share_ro";
     BOOST_REQUIRE(bt::obj_pin(fd, pin) == 0);
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     BOOST_REQUIRE(id != 0);
     // A read-only fd made here and sent to the child stays read-only there.
     int ro = bt::obj_get(pin, BPF_F_RDONLY);
@@ -676,7 +661,7 @@ BOOST_AUTO_TEST_CASE(pin_path_rules_from_both_processes) {
     int via_child_pin = bt::obj_get(pin + ".child");
     BOOST_TEST(via_child_pin >= 0, "OBJ_GET of the child's pin: " << strerror(errno));
     if (via_child_pin >= 0) {
-        BOOST_TEST(id_of(via_child_pin) == id_of(fd));
+        BOOST_TEST(bt::map_id(via_child_pin) == bt::map_id(fd));
         BOOST_TEST(::close(via_child_pin) == 0);
     }
     std::error_code ec;
@@ -702,8 +687,8 @@ BOOST_AUTO_TEST_CASE(relative_pin_paths_in_the_other_process) {
     BOOST_TEST(via_rel >= 0, "the child's relative pin is not at <root>/pins/rel");
     if (via_rel >= 0) {
         struct bpf_map_info a, b;
-        BOOST_TEST(get_info(via_rel, a) == 0);
-        BOOST_TEST(get_info(fd, b) == 0);
+        BOOST_TEST(bt::map_info(via_rel, a) == 0);
+        BOOST_TEST(bt::map_info(fd, b) == 0);
         BOOST_TEST(a.id == b.id);
         BOOST_TEST(::close(via_rel) == 0);
         BOOST_TEST(bpfmap_unpin((r + "/pins/rel").c_str()) == 0);
@@ -718,7 +703,7 @@ BOOST_AUTO_TEST_CASE(same_info_in_both_processes) {
     const std::string pin = root() + "/pins/share_info";
     BOOST_REQUIRE(bt::obj_pin(fd, pin) == 0);
     struct bpf_map_info mine;
-    BOOST_REQUIRE(get_info(fd, mine) == 0);
+    BOOST_REQUIRE(bt::map_info(fd, mine) == 0);
     BOOST_TEST(mine.id != 0u);
     BOOST_TEST(std::string(mine.name) == "share_info.x");
     BOOST_TEST(mine.type == static_cast<__u32>(BPF_MAP_TYPE_HASH));

@@ -210,15 +210,55 @@ std::vector<uint32_t> walk(int fd, size_t cap, int& err) {
 }
 
 uint32_t map_id_of(int fd) {
-    struct bpf_map_info info;
-    std::memset(&info, 0, sizeof info);
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.info.bpf_fd = static_cast<__u32>(fd);
-    a.info.info_len = sizeof info;
-    a.info.info = reinterpret_cast<__u64>(&info);
-    if (::bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) != 0) return 0;
-    return info.id;
+    return bt::map_id(fd);
+}
+
+int open_map_ref(const std::string& ref) {
+    if (ref.rfind("fd:", 0) == 0) return std::stoi(ref.substr(3));
+    if (ref.rfind("pin:", 0) == 0) return bt::obj_get(ref.substr(4));
+    return -1;
+}
+
+int open_map_ref(const std::string& ref, const Out& out) {
+    const int fd = open_map_ref(ref);
+    if (fd < 0) out.line("ERR open map: " + errname(errno));
+    return fd;
+}
+
+int lookup_and_delete(int fd, const void* key, void* value) {
+    return bt::map_elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, fd, key, value, 0);
+}
+
+bool all_flags_set(int ctl, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {
+        uint32_t v = 0;
+        if (bt::map_lookup(ctl, &i, &v) != 0 || v == 0) return false;
+    }
+    return true;
+}
+
+bool readers_done(int ctl, uint32_t n_readers, const Out& out, bool& failed) {
+    uint32_t done = 0;
+    for (uint32_t r = 0; r < n_readers; ++r) {
+        uint32_t f = 0;
+        if (bt::map_lookup(ctl, &r, &f) != 0) {
+            out.line("ERR ctl lookup: " + errname(errno));
+            failed = true;
+            return true;
+        }
+        done += f;
+    }
+    return done == n_readers;
+}
+
+void fill_words(std::vector<unsigned char>& v, uint64_t x) {
+    for (size_t i = 0; i + 8 <= v.size(); i += 8) std::memcpy(&v[i], &x, 8);
+}
+
+bool words_uniform(const std::vector<unsigned char>& v) {
+    for (size_t i = 8; i + 8 <= v.size(); i += 8)
+        if (std::memcmp(&v[i], &v[0], 8) != 0) return false;
+    return true;
 }
 
 }  // namespace bpfmap::test::proc

@@ -94,4 +94,24 @@ std::vector<uint32_t> walk(int fd, size_t cap, int& err);
 // The map's id from BPF_OBJ_GET_INFO_BY_FD (0 if that fails).
 uint32_t map_id_of(int fd);
 
+// BPF_MAP_LOOKUP_AND_DELETE_ELEM through bpfmap's bpf() (key NULL: a queue/stack pop).
+int lookup_and_delete(int fd, const void* key, void* value);
+
+// Control maps (ARRAY of u32 flags, one per process): true when flags 0..n-1 are all set; false
+// while one is 0 or cannot be read.
+bool all_flags_set(int ctl, uint32_t n);
+// The same for a worker that must report a broken control map: a failed lookup writes an ERR
+// line, sets `failed` and returns true (stop).
+bool readers_done(int ctl, uint32_t n_readers, const Out& out, bool& failed);
+
+// Values made of one repeated 64-bit word (torn-value tests): writes x into every whole 8-byte
+// word of v / true when every whole word equals the first.
+void fill_words(std::vector<unsigned char>& v, uint64_t x);
+bool words_uniform(const std::vector<unsigned char>& v);
+
+// A child's map argument: "fd:N" (inherited) or "pin:PATH" (opened here); -1 otherwise.
+int open_map_ref(const std::string& ref);
+// The same in a child role: a failure is also reported to the parent as an "ERR open map" line.
+int open_map_ref(const std::string& ref, const Out& out);
+
 }  // namespace bpfmap::test::proc

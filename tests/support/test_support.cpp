@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 
 namespace bpfmap::test {
@@ -172,31 +174,32 @@ int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned m
     return bpf(BPF_MAP_CREATE, &a, sizeof a);
 }
 
-int map_update(int fd, const void* key, const void* value, unsigned long long flags) {
+int map_elem(int cmd, int fd, const void* key, const void* value, unsigned long long flags) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
     a.map_fd = static_cast<__u32>(fd);
     a.key = uptr(key);
     a.value = uptr(value);
     a.flags = flags;
-    return bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof a);
+    return bpf(cmd, &a, sizeof a);
+}
+
+int map_update(int fd, const void* key, const void* value, unsigned long long flags) {
+    return map_elem(BPF_MAP_UPDATE_ELEM, fd, key, value, flags);
 }
 
 int map_lookup(int fd, const void* key, void* value) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_fd = static_cast<__u32>(fd);
-    a.key = uptr(key);
-    a.value = uptr(value);
-    return bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof a);
+    return map_elem(BPF_MAP_LOOKUP_ELEM, fd, key, value, 0);
 }
 
 int map_delete(int fd, const void* key) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_fd = static_cast<__u32>(fd);
-    a.key = uptr(key);
-    return bpf(BPF_MAP_DELETE_ELEM, &a, sizeof a);
+    return map_elem(BPF_MAP_DELETE_ELEM, fd, key, nullptr, 0);
+}
+
+int close_or_errno(int fd) {
+    if (fd < 0) return errno;
+    ::close(fd);
+    return 0;
 }
 
 int map_get_next_key(int fd, const void* key, void* next_key) {
@@ -222,6 +225,45 @@ int obj_get(const std::string& path, unsigned flags) {
     a.pathname = uptr(path.c_str());
     a.file_flags = flags;
     return bpf(BPF_OBJ_GET, &a, sizeof a);
+}
+
+int map_info(int fd, struct bpf_map_info& info) {
+    std::memset(&info, 0, sizeof info);
+    union bpf_attr a;
+    std::memset(&a, 0, sizeof a);
+    a.info.bpf_fd = static_cast<__u32>(fd);
+    a.info.info_len = sizeof info;
+    a.info.info = uptr(&info);
+    return ::bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a);
+}
+
+uint32_t map_id(int fd) {
+    struct bpf_map_info info;
+    return map_info(fd, info) == 0 ? info.id : 0;
+}
+
+unsigned possible_cpus() {
+    static const unsigned n = [] {
+        std::ifstream in("/sys/devices/system/cpu/possible");
+        std::string s;
+        std::getline(in, s);
+        unsigned count = 0;
+        std::stringstream ss(s);
+        std::string part;
+        while (std::getline(ss, part, ',')) {
+            const size_t dash = part.find('-');
+            count += dash == std::string::npos
+                         ? 1
+                         : static_cast<unsigned>(std::stoul(part.substr(dash + 1)) -
+                                                 std::stoul(part.substr(0, dash)) + 1);
+        }
+        return count ? count : 1u;
+    }();
+    return n;
+}
+
+size_t percpu_value_bytes(unsigned value_size) {
+    return size_t{(value_size + 7u) & ~7u} * possible_cpus();
 }
 
 }  // namespace bpfmap::test

@@ -11,6 +11,7 @@
 #include <linux/bpf.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -99,11 +100,26 @@ inline __u64 uptr(const void* p) {
 // Convenience wrappers over bpfmap's bpf() for tests; each returns bpf()'s result, errno set.
 int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
                unsigned flags = 0, const char* name = nullptr);
+// One element command (LOOKUP, UPDATE, DELETE, LOOKUP_AND_DELETE, ...) with map_fd, key, value
+// and flags set, the rest of the attr zero.
+int map_elem(int cmd, int fd, const void* key, const void* value, unsigned long long flags);
 int map_update(int fd, const void* key, const void* value, unsigned long long flags);
 int map_lookup(int fd, const void* key, void* value);
 int map_delete(int fd, const void* key);
 int map_get_next_key(int fd, const void* key, void* next_key);
 int obj_pin(int fd, const std::string& path);
 int obj_get(const std::string& path, unsigned flags = 0);
+// For "which errno does this create give": 0 if fd >= 0 (and closes it), else errno.
+int close_or_errno(int fd);
+// BPF_OBJ_GET_INFO_BY_FD through bpfmap's bpf() into `info` (zeroed first); bpf()'s result.
+int map_info(int fd, struct bpf_map_info& info);
+// The map's id from BPF_OBJ_GET_INFO_BY_FD (0 if that fails).
+uint32_t map_id(int fd);
+
+// The number of possible CPUs, read by the test itself from /sys/devices/system/cpu/possible
+// ("0-3,8-11" -> 8), independently of the library's count; read once.
+unsigned possible_cpus();
+// Bytes of a per-CPU value buffer through bpf(): value_size rounded up to 8, per possible CPU.
+size_t percpu_value_bytes(unsigned value_size);
 
 }  // namespace bpfmap::test
