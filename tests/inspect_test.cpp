@@ -15,6 +15,9 @@
 //   gc        --dry-run and gc after a holder is SIGKILLed; stale files; pinned maps stay
 //   fsck      clean map: 0; count word and chain corrupted with pwrite: 1 with the violation
 //   stream    an ARRAY of 1M entries dumps to "Found 1048576 elements"
+//   types     per-CPU values one line per CPU (text) and "values" (JSON), update copying one
+//             value to every CPU, dump -j / load round trip; LPM keys shown and accepted as
+//             10.1.0.0/16; QUEUE/STACK peek, push (full; 'exist'), pop; BLOOM peek of a value
 // Read-only commands leave a map's segment file byte for byte unchanged.
 #include <bpfmap/bpf.h>
 #include <fcntl.h>
@@ -195,17 +198,6 @@ void write_file(const std::string& path, const std::string& data) {
     out << data;
 }
 
-uint32_t id_of(int fd) {
-    struct bpf_map_info info;
-    std::memset(&info, 0, sizeof info);
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.info.bpf_fd = static_cast<__u32>(fd);
-    a.info.info_len = sizeof info;
-    a.info.info = reinterpret_cast<uintptr_t>(&info);
-    return bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof a) == 0 ? info.id : 0;
-}
-
 std::string seg_path(const std::string& root, uint32_t id) {
     return root + "/maps/" + std::to_string(id);
 }
@@ -219,7 +211,7 @@ struct TestMap {
         : name(nm) {
         fd = bt::map_create(type, 4, 8, max_entries, 0, nm.c_str());
         BOOST_REQUIRE_MESSAGE(fd >= 0, "map_create: " << strerror(errno));
-        id = id_of(fd);
+        id = bt::map_id(fd);
         for (uint32_t k = 1; k <= n; ++k) {
             const uint64_t v = 10 * k;
             BOOST_REQUIRE(bt::map_update(fd, &k, &v, BPF_ANY) == 0);
@@ -297,7 +289,7 @@ BPFMAP_CHILD(holder) {
     const uint32_t k = 7;
     const uint64_t v = 70;
     if (bt::map_update(fd, &k, &v, BPF_ANY) != 0) return 11;
-    const uint32_t id = id_of(fd);
+    const uint32_t id = bt::map_id(fd);
     write_all(ready, &id, sizeof id);
     for (;;) pause();
 }
@@ -463,7 +455,7 @@ BOOST_AUTO_TEST_CASE(dump_layouts_and_formats) {
     for (uint8_t i = 0; i < 20; ++i) key[i] = i;
     const uint32_t v = 0xddccbbaa;
     BOOST_REQUIRE(bt::map_update(big, key, &v, BPF_ANY) == 0);
-    const Run w = run_tool({"map", "dump", "id", std::to_string(id_of(big))});
+    const Run w = run_tool({"map", "dump", "id", std::to_string(bt::map_id(big))});
     BOOST_CHECK_EQUAL(w.out,
                       "key:\n00 01 02 03 04 05 06 07  08 09 0a 0b 0c 0d 0e 0f\n10 11 12 13\n"
                       "value:\naa bb cc dd\nFound 1 element\n");
@@ -535,7 +527,7 @@ BOOST_AUTO_TEST_CASE(lookup_update_delete_getnext) {
     // str keys: NUL-padded, too long refused.
     const int s = bt::map_create(BPF_MAP_TYPE_HASH, 8, 4, 4, 0, "strs");
     BOOST_REQUIRE(s >= 0);
-    const std::string sid = std::to_string(id_of(s));
+    const std::string sid = std::to_string(bt::map_id(s));
     check_ok(run_tool({"map", "update", "id", sid, "--key-format", "str", "key", "abc", "value",
                        "7", "0", "0", "0"}),
              "update str");
@@ -922,6 +914,146 @@ BOOST_AUTO_TEST_CASE(dump_streams_a_million_elements) {
     BOOST_CHECK_EQUAL(d.out_lines, 1048577u);
     const std::string tail = "Found 1048576 elements\n";
     BOOST_CHECK(d.out.size() >= tail.size() && d.out.substr(d.out.size() - tail.size()) == tail);
+}
+
+// ---- Map types whose keys or values are not plain bytes ---------------------------------
+
+std::string hex8(uint64_t v) {
+    std::string s;
+    for (int i = 0; i < 8; ++i) {
+        char b[4];
+        std::snprintf(b, sizeof b, i ? " %02x" : "%02x",
+                      static_cast<unsigned>((v >> (8 * i)) & 0xff));
+        s += b;
+    }
+    return s;
+}
+
+BOOST_AUTO_TEST_CASE(per_cpu_values_one_line_per_cpu) {
+    const unsigned ncpu = bt::possible_cpus();
+    for (unsigned type :
+         {BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH}) {
+        const int fd = bt::map_create(type, 4, 8, 4, 0, "pcpu");
+        BOOST_REQUIRE_MESSAGE(fd >= 0, "create type " << type << ": " << strerror(errno));
+        const std::string id = std::to_string(bt::map_id(fd));
+        const uint32_t k = 2;
+        std::vector<uint64_t> v(ncpu);
+        for (unsigned c = 0; c < ncpu; ++c) v[c] = 0x100 * (c + 1) + k;
+        BOOST_REQUIRE(bt::map_update(fd, &k, v.data(), BPF_ANY) == 0);
+
+        const Run l = run_tool({"map", "lookup", "id", id, "key", "2", "0", "0", "0"});
+        check_ok(l, "per-CPU lookup");
+        std::string want = "key:\n02 00 00 00\n";
+        for (unsigned c = 0; c < ncpu; ++c) {
+            char head[32];
+            std::snprintf(head, sizeof head, "value (CPU %02u): ", c);
+            want += head + hex8(v[c]) + "\n";
+        }
+        BOOST_CHECK_EQUAL(l.out, want);
+        const json j = run_tool({"-j", "map", "lookup", "id", id, "key", "2", "0", "0", "0"}).js();
+        BOOST_REQUIRE(j.contains("values") && j["values"].size() == ncpu);
+        for (unsigned c = 0; c < ncpu; ++c) {
+            BOOST_CHECK_EQUAL(j["values"][c]["cpu"], c);
+            BOOST_CHECK_EQUAL(
+                std::stoul(j["values"][c]["value"][1].get<std::string>(), nullptr, 16),
+                (v[c] >> 8) & 0xff);
+        }
+        // update: one CPU's value, copied to every CPU (bpftool's rule).
+        check_ok(run_tool({"map", "update", "id", id, "key", "1", "--key-format", "u32", "value",
+                           "77", "--value-format", "u64"}),
+                 "per-CPU update");
+        const uint32_t k1 = 1;
+        std::vector<uint64_t> got(ncpu, 0);
+        BOOST_REQUIRE(bt::map_lookup(fd, &k1, got.data()) == 0);
+        for (unsigned c = 0; c < ncpu; ++c) BOOST_CHECK_EQUAL(got[c], 77u);
+        // dump -j round trip through load.
+        const Run d = run_tool({"-j", "map", "dump", "id", id});
+        check_ok(d, "per-CPU dump -j");
+        const int fd2 = bt::map_create(type, 4, 8, 4, 0, "pcpu2");
+        BOOST_REQUIRE(fd2 >= 0);
+        check_ok(run_tool({"map", "load", "id", std::to_string(bt::map_id(fd2))}, d.out),
+                 "per-CPU load");
+        std::vector<uint64_t> back(ncpu, 0);
+        BOOST_REQUIRE(bt::map_lookup(fd2, &k, back.data()) == 0);
+        BOOST_CHECK(back == v);
+        ::close(fd2);
+        ::close(fd);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(lpm_keys_as_prefixes) {
+    const int fd = bt::map_create(BPF_MAP_TYPE_LPM_TRIE, 8, 8, 16, BPF_F_NO_PREALLOC, "routes");
+    BOOST_REQUIRE_MESSAGE(fd >= 0, "create LPM: " << strerror(errno));
+    const std::string id = std::to_string(bt::map_id(fd));
+    check_ok(run_tool({"map", "update", "id", id, "key", "10.1.0.0/16", "value", "5",
+                       "--value-format", "u64"}),
+             "update by prefix");
+    struct {
+        uint32_t prefixlen;
+        uint8_t addr[4];
+    } key = {16, {10, 1, 0, 0}};
+    uint64_t v = 0;
+    BOOST_REQUIRE(bt::map_lookup(fd, &key, &v) == 0);
+    BOOST_CHECK_EQUAL(v, 5u);
+    const Run d = run_tool({"map", "dump", "id", id});
+    check_ok(d, "LPM dump");
+    BOOST_CHECK_EQUAL(d.out, "key: 10.1.0.0/16  value: 05 00 00 00 00 00 00 00\nFound 1 element\n");
+    const json j = run_tool({"-j", "map", "dump", "id", id}).js();
+    BOOST_REQUIRE(j.is_array() && j.size() == 1);
+    BOOST_CHECK_EQUAL(j[0]["prefix"], "10.1.0.0/16");
+    BOOST_CHECK(j[0]["key"].is_array() && j[0]["key"].size() == 8);
+    // Longest-prefix lookup of an address, then delete by prefix.
+    const Run l = run_tool({"map", "lookup", "id", id, "key", "10.1.2.3/32"});
+    check_ok(l, "LPM lookup");
+    BOOST_CHECK(l.out.find("value: 05") != std::string::npos);
+    check_error({"map", "update", "id", id, "key", "10.1.0.0/33", "value", "1", "0", "0", "0", "0",
+                 "0", "0", "0"},
+                "prefix length");
+    check_ok(run_tool({"map", "delete", "id", id, "key", "10.1.0.0/16"}), "LPM delete");
+    BOOST_CHECK(bt::map_lookup(fd, &key, &v) != 0 && errno == ENOENT);
+    ::close(fd);
+}
+
+BOOST_AUTO_TEST_CASE(queue_stack_and_bloom_peek_push_pop) {
+    for (unsigned type : {BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK}) {
+        const bool queue = type == BPF_MAP_TYPE_QUEUE;
+        const int fd = bt::map_create(type, 0, 8, 2, 0, "q");
+        BOOST_REQUIRE_MESSAGE(fd >= 0, "create: " << strerror(errno));
+        const std::string id = std::to_string(bt::map_id(fd));
+        check_error({"map", "peek", "id", id}, "empty");
+        check_error({"map", "pop", "id", id}, "empty");
+        for (const char* v : {"1", "2"})
+            check_ok(run_tool({"map", "push", "id", id, "value", v, "--value-format", "u64"}),
+                     "push");
+        check_error({"map", "push", "id", id, "value", "3", "--value-format", "u64"}, "full");
+        // 'exist' overwrites the oldest when full.
+        check_ok(
+            run_tool({"map", "push", "id", id, "value", "3", "--value-format", "u64", "exist"}),
+            "push exist");
+        const Run p = run_tool({"map", "peek", "id", id, "--value-format", "u64"});
+        check_ok(p, "peek");
+        BOOST_CHECK_EQUAL(p.out, queue ? "value: 2\n" : "value: 3\n");
+        const json pj = run_tool({"-j", "map", "pop", "id", id, "--value-format", "u64"}).js();
+        BOOST_CHECK_EQUAL(pj["value"], queue ? 2 : 3);
+        uint64_t v = 0;
+        BOOST_REQUIRE(bt::map_lookup(fd, nullptr, &v) == 0);  // one left
+        BOOST_CHECK_EQUAL(v, queue ? 3u : 2u);
+        check_error({"map", "dump", "id", id}, "has no keys");
+        check_error({"map", "lookup", "id", id, "key", "1"}, "has no keys");
+        ::close(fd);
+    }
+    const int b = bt::map_create(BPF_MAP_TYPE_BLOOM_FILTER, 0, 8, 100, 0, "bloom");
+    BOOST_REQUIRE_MESSAGE(b >= 0, "create bloom: " << strerror(errno));
+    const std::string id = std::to_string(bt::map_id(b));
+    check_ok(run_tool({"map", "push", "id", id, "value", "42", "--value-format", "u64"}), "push");
+    const Run yes = run_tool({"map", "peek", "id", id, "value", "42", "--value-format", "u64"});
+    check_ok(yes, "bloom peek present");
+    BOOST_CHECK(yes.out.rfind("maybe present", 0) == 0);
+    uint64_t probe = 42;
+    BOOST_CHECK(bt::map_lookup(b, nullptr, &probe) == 0);
+    check_error({"map", "peek", "id", id}, "asked about a value");
+    check_error({"map", "pop", "id", id}, "cannot be removed");
+    ::close(b);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
