@@ -198,6 +198,18 @@ void write_file(const std::string& path, const std::string& data) {
     out << data;
 }
 
+// Inverts every bit of one byte of a file. Writing a constant instead would leave the byte as
+// it was whenever it already held that constant (a random hash seed byte does, 1 time in 256).
+void flip_byte(const std::string& path, off_t offset) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    BOOST_REQUIRE_MESSAGE(fd >= 0, path << ": " << std::strerror(errno));
+    unsigned char b = 0;
+    BOOST_REQUIRE(pread(fd, &b, 1, offset) == 1);
+    b = static_cast<unsigned char>(~b);
+    BOOST_REQUIRE(pwrite(fd, &b, 1, offset) == 1);
+    ::close(fd);
+}
+
 std::string seg_path(const std::string& root, uint32_t id) {
     return root + "/maps/" + std::to_string(id);
 }
@@ -624,10 +636,7 @@ BOOST_AUTO_TEST_CASE(bad_input_is_one_line_and_changes_nothing) {
     check_error({"map", "show", "pinned", foreign}, "magic number");
     check_error({"map", "dump", "pinned", "/etc/hostname"}, "not inside the store's root");
     TestMap c(BPF_MAP_TYPE_HASH, "corrupt", 1);
-    const int wfd = ::open(c.path().c_str(), O_WRONLY);
-    const char junk = 'J';
-    BOOST_REQUIRE(pwrite(wfd, &junk, 1, 100) == 1);  // a header byte: the checksum fails
-    ::close(wfd);
+    flip_byte(c.path(), 100);  // a byte of the header's hash seed: only the checksum catches it
     const std::string corrupt = read_file(c.path());
     check_error({"map", "dump", "id", c.sid()}, "header checksum");
     BOOST_CHECK(read_file(c.path()) == corrupt);
@@ -896,10 +905,7 @@ BOOST_AUTO_TEST_CASE(fsck_clean_and_corrupted) {
     BOOST_CHECK_MESSAGE(chain.out.find("reached twice") != std::string::npos, chain.out);
 
     // A corrupt header is a violation too (not a crash).
-    const int hfd = ::open(path.c_str(), O_RDWR);
-    const char junk = 'J';
-    BOOST_REQUIRE(pwrite(hfd, &junk, 1, 8) == 1);
-    ::close(hfd);
+    flip_byte(path, 8);  // the format version
     const Run hdr = run_tool(r.with({"fsck", "id", std::to_string(id)}));
     BOOST_CHECK_EQUAL(hdr.status, 1);
     BOOST_CHECK(hdr.out.find("check failed") != std::string::npos);
