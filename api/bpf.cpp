@@ -3,9 +3,14 @@
 #include <bpfmap/bpf.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "api/attr.hpp"
 #include "api/commands.hpp"
@@ -47,6 +52,28 @@ int unsupported(int cmd) {
     return -EINVAL;
 }
 
+// Zeroes an attr with nine 16-byte stores. GCC compiles memset(&a, 0, 144) to `rep stosq`,
+// whose start-up cost on this project's AMD machines was a quarter of a whole 1K-entry HASH
+// lookup (perf annotate), and whose stores then delay the loads of the fields just copied in.
+inline void zero_attr(union bpf_attr* a) {
+    static_assert(sizeof(union bpf_attr) == 144, "nine 16-byte stores");
+#if defined(__SSE2__)
+    const __m128i z = _mm_setzero_si128();
+    auto* p = reinterpret_cast<__m128i*>(a);
+    _mm_storeu_si128(p + 0, z);
+    _mm_storeu_si128(p + 1, z);
+    _mm_storeu_si128(p + 2, z);
+    _mm_storeu_si128(p + 3, z);
+    _mm_storeu_si128(p + 4, z);
+    _mm_storeu_si128(p + 5, z);
+    _mm_storeu_si128(p + 6, z);
+    _mm_storeu_si128(p + 7, z);
+    _mm_storeu_si128(p + 8, z);
+#else
+    std::memset(a, 0, sizeof *a);
+#endif
+}
+
 int fail(int err) {
     errno = err;
     return -1;
@@ -75,7 +102,7 @@ extern "C" __attribute__((visibility("default"))) int bpf(int cmd, union bpf_att
         }
         if (!copy_attr_from_user(&a, uattr)) return fail(EFAULT);
     } else {
-        std::memset(&a, 0, sizeof a);  // a short attr is zero-extended
+        zero_attr(&a);  // a short attr is zero-extended
         if (!copy_attr_prefix_from_user(&a, uattr, size)) return fail(EFAULT);
     }
     CommandHandler h = cmd >= 0 && cmd < 64 ? kCommands.handlers[cmd] : nullptr;
