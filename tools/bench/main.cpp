@@ -26,7 +26,9 @@
 
 #include "cleanup.hpp"
 #include "maps.hpp"
+#include "memory_latency.hpp"
 #include "runner.hpp"
+#include "shm/map_type.hpp"
 #include "type_rows.hpp"
 
 namespace bench {
@@ -213,7 +215,45 @@ void measure(Impl impl, const Workload& w, std::vector<Row>& rows, const Options
     }
 }
 
-void print_summary(const std::vector<Row>& rows, const Options& o) {
+// Bytes of the library's segment region for a 4-byte-key, 8-byte-value HASH map of `entries`.
+std::uint64_t hash_region_bytes(std::uint32_t entries) {
+    bpfmap::shm::MapSpec spec;
+    spec.map_type = BPF_MAP_TYPE_HASH;
+    spec.key_size = 4;
+    spec.value_size = 8;
+    spec.max_entries = entries;
+    const auto* ops = bpfmap::shm::find_map_type(BPF_MAP_TYPE_HASH);
+    return ops ? ops->region_size(spec) : 0;
+}
+
+// What one dependent random read from a mapping the size of the 1M HASH segment costs here,
+// and the best ratio a lookup that needs one such read (and nothing else beyond the 1K path)
+// could reach against this run's kernel row.
+void print_memory_bound(const Row& h1, const Row& hm, const std::string& dir, const Options& o) {
+    const std::uint64_t bytes = hash_region_bytes(hm.entries);
+    if (bytes == 0) return;
+    const MemoryLatency m =
+        measure_memory_latency(dir, bytes, o.quick ? 200'000 : 4'000'000, o.quick ? 1 : 3);
+    if (!m.ok) {
+        fmt::print("  memory bound: not measured ({})\n", m.error);
+        return;
+    }
+    fmt::print(
+        "  one dependent random read from a {} MB shared mapping (the 1M HASH segment's "
+        "size): {:.0f} ns\n",
+        bytes >> 20, m.ns_per_read);
+    if (!h1.impl[kLibrary].ok || !hm.impl[kKernel].ok) return;
+    const double floor_ns = h1.impl[kLibrary].ns_per_op + m.ns_per_read;
+    fmt::print(
+        "  a 1M lookup costs at least the 1K lookup + that read = {:.0f} ns, at most {:.1f}x "
+        "the kernel in this run\n",
+        floor_ns, hm.impl[kKernel].ns_per_op / floor_ns);
+    if (hm.impl[kLibrary].ok)
+        fmt::print("  the library's 1M lookup costs its 1K lookup + {:.1f} such reads\n",
+                   (hm.impl[kLibrary].ns_per_op - h1.impl[kLibrary].ns_per_op) / m.ns_per_read);
+}
+
+void print_summary(const std::vector<Row>& rows, const Options& o, const std::string& dir) {
     auto find = [&](MapKind k, std::uint32_t n, Op op, unsigned p) -> const Row* {
         for (const auto& r : rows)
             if (r.kind == k && r.entries == n && r.op == op && r.procs == p) return &r;
@@ -259,6 +299,7 @@ void print_summary(const std::vector<Row>& rows, const Options& o) {
     if (hmp2 != nullptr)
         check("1M, 2 processes: naive / library", ratio(hmp2->impl[kNaive], hmp2->impl[kLibrary]),
               3);
+    if (h1 != nullptr && hm != nullptr) print_memory_bound(*h1, *hm, dir, o);
 }
 
 int run(const Options& o) {
@@ -310,7 +351,7 @@ int run(const Options& o) {
         }
     }
 
-    if (!o.json && !all.empty()) print_summary(all, o);
+    if (!o.json && !all.empty()) print_summary(all, o, root.path());
 
     bool types_ok = true;
     std::vector<std::string> type_notes;
