@@ -16,8 +16,15 @@
 // the stripe's counts even again. The value then holds what the dead writer had written, as
 // after any interrupted store.
 //
-// What E provides (see ArrayElems in array_map.cpp, PercpuElems in percpu_array_map.cpp):
-//   kName, kPercpu, kCreateFlagMask
+// One more storage has no locks at all: ArrayWordElems (array_map.cpp), for ARRAY values of at
+// most 8 bytes. Each value is one aligned 8-byte word, read and written with single atomic
+// loads and stores, which no reader can see torn and no dying writer can leave half-done. So
+// its lookups and updates take no lock and touch no count, and the region has no stripes.
+//
+// What E provides (see ArrayElems and ArrayWordElems in array_map.cpp, PercpuElems in
+// percpu_array_map.cpp):
+//   kName, kPercpu, kCreateFlagMask, kWordValues (true: word(idx), load_word/store_word, no
+//     seq(), units() or copy_in(), and a Layout with n_stripes == 0)
 //   Layout, with at least n_stripes, stripes_off and total; static layout_of(spec)
 //   static init_header(region, spec, layout); static header_problem(region, hdr, layout): ""
 //     if the region header matches the layout, else what is wrong (attach logs it)
@@ -83,21 +90,16 @@ class ArrayTable final : public Map {
         : elems_(hdr, region, l),
           stripes_(reinterpret_cast<PaddedMutex*>(region + l.stripes_off)),
           max_entries_(hdr.max_entries),
-          stripe_mask_(l.n_stripes - 1) {}
+          stripe_mask_(l.n_stripes ? l.n_stripes - 1 : 0) {}
 
     int lookup(const void* key, void* value) override {
         const uint32_t idx = index_of(key);
         if (idx >= max_entries_) return -ENOENT;
-        SeqCount& seq = elems_.seq(idx);
-        SeqReader r;
-        for (;;) {
-            const uint32_t s = r.begin(seq, [&] {
-                StripeGuard g(*this, idx);  // wait for (or repair after) the writer
-                // Holding the lock, an odd count is no live write: a corrupt segment.
-                if (SeqCount::busy(seq.read_begin())) seq.repair();
-            });
-            elems_.copy_out(idx, value);
-            if (!seq.read_retry(s)) return 0;
+        if constexpr (E::kWordValues) {
+            elems_.load_word(idx, value);
+            return 0;
+        } else {
+            return lookup_seq(idx, value);
         }
     }
 
@@ -106,16 +108,12 @@ class ArrayTable final : public Map {
         const uint32_t idx = index_of(key);
         if (idx >= max_entries_) return -E2BIG;
         if (flags & BPF_NOEXIST) return -EEXIST;  // every element always exists
-        const auto* src = static_cast<const std::byte*>(value);
-        const uint64_t units = elems_.units();
-        StripeGuard g(*this, idx);
-        SeqCount& seq = elems_.seq(idx);
-        seq.begin();
-        elems_.copy_in(idx, src, 0, units / 2);
-        crash_point();  // tests kill a writer here: lock held, count odd, value half-written
-        elems_.copy_in(idx, src, units / 2, units);
-        seq.end();
-        return 0;
+        if constexpr (E::kWordValues) {
+            elems_.store_word(idx, value);
+            return 0;
+        } else {
+            return update_seq(idx, static_cast<const std::byte*>(value));
+        }
     }
 
     int delete_elem(const void*) override { return -EINVAL; }  // arraymap.c: elements can't go
@@ -138,15 +136,22 @@ class ArrayTable final : public Map {
     uint32_t element_count() const override { return max_entries_; }
 
     void check(std::vector<std::string>& problems) const override {
-        for (uint32_t k = 0; k < max_entries_; ++k)
-            if (SeqCount::busy(elems_.seq(k).seq.load()))
+        for (uint32_t k = 0; k < max_entries_; ++k) {
+            if constexpr (E::kWordValues) {
+                if (!elems_.padding_clear(k))
+                    problems.push_back(fmt::format(
+                        "element {}: bytes past value_size are not zero (not written by bpfmap)",
+                        k));
+            } else if (SeqCount::busy(elems_.seq(k).seq.load())) {
                 problems.push_back(
                     fmt::format("element {}: sequence count odd (a writer is inside or died)", k));
+            }
+        }
     }
 
     std::vector<LockState> lock_states() const override {
         std::vector<LockState> out;
-        append_stripe_states(out, stripes_, stripe_mask_ + 1);
+        if constexpr (!E::kWordValues) append_stripe_states(out, stripes_, stripe_mask_ + 1);
         return out;
     }
 
@@ -168,6 +173,32 @@ class ArrayTable final : public Map {
     }
 
   private:
+    int lookup_seq(uint32_t idx, void* value) {
+        SeqCount& seq = elems_.seq(idx);
+        SeqReader r;
+        for (;;) {
+            const uint32_t s = r.begin(seq, [&] {
+                StripeGuard g(*this, idx);  // wait for (or repair after) the writer
+                // Holding the lock, an odd count is no live write: a corrupt segment.
+                if (SeqCount::busy(seq.read_begin())) seq.repair();
+            });
+            elems_.copy_out(idx, value);
+            if (!seq.read_retry(s)) return 0;
+        }
+    }
+
+    int update_seq(uint32_t idx, const std::byte* src) {
+        const uint64_t units = elems_.units();
+        StripeGuard g(*this, idx);
+        SeqCount& seq = elems_.seq(idx);
+        seq.begin();
+        elems_.copy_in(idx, src, 0, units / 2);
+        crash_point();  // tests kill a writer here: lock held, count odd, value half-written
+        elems_.copy_in(idx, src, units / 2, units);
+        seq.end();
+        return 0;
+    }
+
     class StripeGuard {
       public:
         StripeGuard(ArrayTable& m, uint32_t idx) : g_(m.stripes_[idx & m.stripe_mask_].mutex) {

@@ -67,6 +67,7 @@ class PercpuElems {
   public:
     static constexpr const char* kName = "percpu_array";
     static constexpr bool kPercpu = true;
+    static constexpr bool kWordValues = false;
     // arraymap.c's ARRAY_CREATE_FLAG_MASK less what a per-CPU array refuses: BPF_F_MMAPABLE and
     // BPF_F_INNER_MAP (ARRAY only), BPF_F_PRESERVE_ELEMS (PERF_EVENT_ARRAY only) and
     // BPF_F_NUMA_NODE (array_map_alloc_check: "percpu && numa_node != NUMA_NO_NODE").

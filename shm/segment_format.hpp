@@ -16,7 +16,8 @@
 namespace bpfmap::shm {
 
 inline constexpr uint64_t kSegmentMagic = 0x3147534d50414d42ULL;  // "BMAPMSG1" little-endian
-inline constexpr uint32_t kSegmentFormatVersion = 1;
+// 2: ARRAY maps with values of at most 8 bytes store one atomic word per element, no locks.
+inline constexpr uint32_t kSegmentFormatVersion = 2;
 inline constexpr uint64_t kHeaderOffset = 0;
 inline constexpr uint64_t kStateOffset = 256;
 inline constexpr uint64_t kRegionOffset = 512;
