@@ -555,7 +555,7 @@ BOOST_DATA_TEST_CASE(array_flag_bits_sweep, bdata::make(kBackends), backend) {
 // not a multiple of 8; fresh slots read as zero.
 BOOST_DATA_TEST_CASE(array_odd_sizes_write_back, bdata::make(kBackends), backend) {
     if (!usable(backend)) return;
-    for (unsigned vs : {1u, 3u, 5u, 12u, 13u, 4097u}) {
+    for (unsigned vs : {1u, 3u, 5u, 8u, 9u, 12u, 13u, 4097u}) {
         const std::string base = label_of(backend, "value_size " + std::to_string(vs));
         Res cr = create(backend, BPF_MAP_TYPE_ARRAY, 4, vs, 3);
         Fd map = own(cr);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cstdint>
@@ -59,7 +60,7 @@ bool uniform(const std::vector<unsigned char>& v, bool words) {
 std::string describe(const std::vector<unsigned char>& v) {
     std::ostringstream s;
     s << std::hex;
-    for (size_t i = 0; i < v.size(); i += v.size() / 8)
+    for (size_t i = 0; i < v.size(); i += std::max<size_t>(1, v.size() / 8))
         s << " [" << std::dec << i << std::hex << "]=" << int(v[i]);
     s << " [last]=" << int(v.back());
     return s.str();
@@ -701,6 +702,9 @@ BOOST_AUTO_TEST_CASE(hash_no_torn_values) {
 BOOST_AUTO_TEST_CASE(array_no_torn_values) {
     run_torn(BPF_MAP_TYPE_ARRAY, 1024, false);
     run_torn(BPF_MAP_TYPE_ARRAY, 64, true);
+    // Values of at most 8 bytes are one atomic word, with no lock and no sequence count.
+    run_torn(BPF_MAP_TYPE_ARRAY, 8, false);
+    run_torn(BPF_MAP_TYPE_ARRAY, 7, false);
 }
 
 BOOST_AUTO_TEST_CASE(hash_noexist_race_one_winner_per_key) {

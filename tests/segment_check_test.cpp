@@ -217,8 +217,11 @@ const std::vector<Corruption>& corruptions() {
              put<uint64_t>(fd, offsetof(SegmentHeader, magic), 0x4141414141414141ULL);
          },
          "magic number"},
-        {"format version 2", BPF_MAP_TYPE_HASH,
-         [](int fd, uint64_t) { put<uint32_t>(fd, offsetof(SegmentHeader, format_version), 2); },
+        {"the next format version", BPF_MAP_TYPE_HASH,
+         [](int fd, uint64_t) {
+             put<uint32_t>(fd, offsetof(SegmentHeader, format_version),
+                           bpfmap::shm::kSegmentFormatVersion + 1);
+         },
          "format version"},
         {"header size", BPF_MAP_TYPE_HASH,
          [](int fd, uint64_t) { put<uint32_t>(fd, offsetof(SegmentHeader, header_size), 64); },
