@@ -70,14 +70,13 @@ int peek(int fd, uint64_t v) {
 }
 
 int create_bloom(uint32_t max_entries, uint64_t extra) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_BLOOM_FILTER;
-    a.value_size = kVs;
-    a.max_entries = max_entries;
-    a.map_extra = extra;
-    std::strcpy(a.map_name, "bloom_crash");
-    return ::bpf(BPF_MAP_CREATE, &a, sizeof a);
+    bt::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_BLOOM_FILTER;
+    spec.value_size = kVs;
+    spec.max_entries = max_entries;
+    spec.extra = extra;
+    spec.name = "bloom_crash";
+    return bt::map_create(spec);
 }
 
 // Runs bpfmap-inspect with args; returns its exit status and stdout+stderr.

@@ -68,13 +68,12 @@ int peek(int fd, const void* v) {
 }
 
 int create_bloom(uint32_t vs, uint32_t max_entries, uint64_t extra) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_BLOOM_FILTER;
-    a.value_size = vs;
-    a.max_entries = max_entries;
-    a.map_extra = extra;
-    return ::bpf(BPF_MAP_CREATE, &a, sizeof a);
+    bt::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_BLOOM_FILTER;
+    spec.value_size = vs;
+    spec.max_entries = max_entries;
+    spec.extra = extra;
+    return bt::map_create(spec);
 }
 
 // Every value 0 .. total-1 found? Reports "ERR" lines for the first few missing.

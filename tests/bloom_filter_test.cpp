@@ -75,17 +75,16 @@ struct CreateArgs {
 };
 
 Res create(const CreateArgs& c) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_BLOOM_FILTER;
-    a.key_size = c.key_size;
-    a.value_size = c.value_size;
-    a.max_entries = c.max_entries;
-    a.map_flags = c.flags;
-    a.map_extra = c.extra;
-    a.map_ifindex = c.ifindex;
-    std::strncpy(a.map_name, c.name, sizeof a.map_name - 1);
-    if (std::strlen(c.name) >= sizeof a.map_name) std::memcpy(a.map_name, c.name, 16);
+    bpfmap::test::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_BLOOM_FILTER;
+    spec.key_size = c.key_size;
+    spec.value_size = c.value_size;
+    spec.max_entries = c.max_entries;
+    spec.flags = c.flags;
+    spec.extra = c.extra;
+    spec.ifindex = c.ifindex;
+    spec.name = c.name;
+    union bpf_attr a = bpfmap::test::create_attr(spec);
     return call(BPF_MAP_CREATE, a);
 }
 

@@ -234,13 +234,7 @@ void run(const Scenario& s) {
     const uint32_t crash_key = std::strcmp(s.what, "update") == 0   ? 5
                                : std::strcmp(s.what, "insert") == 0 ? 20
                                                                     : 1000;
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = s.type;
-    a.key_size = 4;
-    a.value_size = kValueSize;
-    a.max_entries = max;
-    Fd map(bpf(BPF_MAP_CREATE, &a, sizeof a));
+    Fd map(bt::map_create(s.type, 4, kValueSize, max));
     BOOST_REQUIRE_MESSAGE(map.get() >= 0, "create: " << errname(errno));
     for (uint32_t k = 0; k < nkeys; ++k) {
         const auto v = value(s.type, word_of(k, 1));

@@ -65,14 +65,7 @@ uint64_t uniform_word(const std::vector<unsigned char>& v, uint32_t key) {
 constexpr uint64_t kFinal = 0xffffffffu;
 
 int create(unsigned type, unsigned max, unsigned flags) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = type;
-    a.key_size = 4;
-    a.value_size = kValueSize;
-    a.max_entries = max;
-    a.map_flags = flags;
-    return bpf(BPF_MAP_CREATE, &a, sizeof a);
+    return bt::map_create(type, 4, kValueSize, max, flags);
 }
 
 // args: out ready go map ctl type wid nkeys_per_writer min_iters n_readers may_evict

@@ -67,18 +67,17 @@ std::string describe(const CreateAttr& c) {
 }
 
 union bpf_attr to_attr(const CreateAttr& c) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_BLOOM_FILTER;
-    a.key_size = c.key_size;
-    a.value_size = c.value_size;
-    a.max_entries = c.max_entries;
-    a.map_flags = c.flags;
-    a.map_extra = c.extra;
-    a.map_ifindex = c.ifindex;
-    a.numa_node = c.numa_node;
-    std::memcpy(a.map_name, c.name.data(), std::min<size_t>(c.name.size(), sizeof a.map_name));
-    return a;
+    bpfmap::test::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_BLOOM_FILTER;
+    spec.key_size = c.key_size;
+    spec.value_size = c.value_size;
+    spec.max_entries = c.max_entries;
+    spec.flags = c.flags;
+    spec.extra = c.extra;
+    spec.ifindex = c.ifindex;
+    spec.numa_node = c.numa_node;
+    spec.name = c.name;
+    return bpfmap::test::create_attr(spec);
 }
 
 struct InfoRes {

@@ -89,14 +89,14 @@ std::string describe(const Spec& s) {
 }
 
 Res create(BpfFn side, const Spec& s) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = s.type;
-    a.key_size = s.ks;
-    a.value_size = s.vs;
-    a.max_entries = s.max;
-    a.map_flags = s.flags;
-    a.numa_node = s.numa_node;
+    bpfmap::test::CreateSpec spec;
+    spec.type = s.type;
+    spec.key_size = s.ks;
+    spec.value_size = s.vs;
+    spec.max_entries = s.max;
+    spec.flags = s.flags;
+    spec.numa_node = s.numa_node;
+    union bpf_attr a = bpfmap::test::create_attr(spec);
     return invoke(side, BPF_MAP_CREATE, &a, kAttrSize);
 }
 

@@ -64,14 +64,13 @@ struct MapPair {
 };
 
 union bpf_attr create_attr(uint32_t ks, uint32_t vs, uint32_t max, uint32_t flags) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_LPM_TRIE;
-    a.key_size = ks;
-    a.value_size = vs;
-    a.max_entries = max;
-    a.map_flags = flags;
-    return a;
+    bpfmap::test::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_LPM_TRIE;
+    spec.key_size = ks;
+    spec.value_size = vs;
+    spec.max_entries = max;
+    spec.flags = flags;
+    return bpfmap::test::create_attr(spec);
 }
 
 // Creates the map on both sides; both must succeed.

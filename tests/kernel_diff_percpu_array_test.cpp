@@ -53,16 +53,15 @@ std::string describe(const Spec& s) {
 }
 
 union bpf_attr create_attr(const Spec& s) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
-    a.key_size = s.ks;
-    a.value_size = s.vs;
-    a.max_entries = s.max;
-    a.map_flags = s.flags;
-    a.numa_node = s.numa;
-    a.map_ifindex = s.ifindex;
-    return a;
+    bpfmap::test::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_PERCPU_ARRAY;
+    spec.key_size = s.ks;
+    spec.value_size = s.vs;
+    spec.max_entries = s.max;
+    spec.flags = s.flags;
+    spec.ifindex = s.ifindex;
+    spec.numa_node = s.numa;
+    return bpfmap::test::create_attr(spec);
 }
 
 // GET_INFO's fields (the id excluded: ids differ legitimately), as text.

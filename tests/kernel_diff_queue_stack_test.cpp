@@ -49,15 +49,15 @@ struct CreateArgs {
 };
 
 Res create(BpfFn fn, const CreateArgs& c) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = c.type;
-    a.key_size = c.key_size;
-    a.value_size = c.value_size;
-    a.max_entries = c.max_entries;
-    a.map_flags = c.flags;
-    a.map_ifindex = c.ifindex;
-    if (c.name) std::memcpy(a.map_name, c.name, strnlen(c.name, sizeof a.map_name - 1));
+    bpfmap::test::CreateSpec spec;
+    spec.type = c.type;
+    spec.key_size = c.key_size;
+    spec.value_size = c.value_size;
+    spec.max_entries = c.max_entries;
+    spec.flags = c.flags;
+    spec.ifindex = c.ifindex;
+    if (c.name) spec.name.assign(c.name, strnlen(c.name, 15));
+    union bpf_attr a = bpfmap::test::create_attr(spec);
     return invoke(fn, BPF_MAP_CREATE, &a, sizeof a);
 }
 

@@ -60,13 +60,7 @@ std::vector<unsigned char> value_of(unsigned char b) {
 }
 
 int create_percpu() {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
-    a.key_size = 4;
-    a.value_size = kValueSize;
-    a.max_entries = kMax;
-    return bpf(BPF_MAP_CREATE, &a, sizeof a);
+    return bt::map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, kValueSize, kMax);
 }
 
 // The indices whose sequence count is odd, read from the segment file (-1: unreadable).

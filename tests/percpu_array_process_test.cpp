@@ -35,13 +35,7 @@ namespace bt = bpfmap::test;
 using namespace bpfmap::test::proc;
 
 int create_percpu(unsigned vs, unsigned max) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
-    a.key_size = 4;
-    a.value_size = vs;
-    a.max_entries = max;
-    return bpf(BPF_MAP_CREATE, &a, sizeof a);
+    return bt::map_create(BPF_MAP_TYPE_PERCPU_ARRAY, 4, vs, max);
 }
 
 // ---- (a) counters -----------------------------------------------------------------------------

@@ -57,15 +57,14 @@ std::string outcome(int rc) {
 }
 
 int create(unsigned vs, unsigned max, unsigned flags = 0, unsigned ks = 4, unsigned ifindex = 0) {
-    union bpf_attr a;
-    std::memset(&a, 0, sizeof a);
-    a.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
-    a.key_size = ks;
-    a.value_size = vs;
-    a.max_entries = max;
-    a.map_flags = flags;
-    a.map_ifindex = ifindex;
-    return bpf(BPF_MAP_CREATE, &a, sizeof a);
+    bt::CreateSpec spec;
+    spec.type = BPF_MAP_TYPE_PERCPU_ARRAY;
+    spec.key_size = ks;
+    spec.value_size = vs;
+    spec.max_entries = max;
+    spec.flags = flags;
+    spec.ifindex = ifindex;
+    return bt::map_create(spec);
 }
 
 std::string create_outcome(unsigned vs, unsigned max, unsigned flags = 0, unsigned ks = 4,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -161,17 +162,36 @@ int to_int(const std::string& s) {
     return static_cast<int>(std::strtol(s.c_str(), nullptr, 10));
 }
 
-int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
-               unsigned flags, const char* name) {
+union bpf_attr create_attr(const CreateSpec& s) {
     union bpf_attr a;
     std::memset(&a, 0, sizeof a);
-    a.map_type = type;
-    a.key_size = key_size;
-    a.value_size = value_size;
-    a.max_entries = max_entries;
-    a.map_flags = flags;
-    if (name) std::strncpy(a.map_name, name, sizeof a.map_name - 1);
+    a.map_type = s.type;
+    a.key_size = s.key_size;
+    a.value_size = s.value_size;
+    a.max_entries = s.max_entries;
+    a.map_flags = s.flags;
+    a.map_extra = s.extra;
+    a.map_ifindex = s.ifindex;
+    a.numa_node = s.numa_node;
+    std::memcpy(a.map_name, s.name.data(), std::min(s.name.size(), sizeof a.map_name));
+    return a;
+}
+
+int map_create(const CreateSpec& s) {
+    union bpf_attr a = create_attr(s);
     return bpf(BPF_MAP_CREATE, &a, sizeof a);
+}
+
+int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
+               unsigned flags, const char* name) {
+    CreateSpec spec;
+    spec.type = type;
+    spec.key_size = key_size;
+    spec.value_size = value_size;
+    spec.max_entries = max_entries;
+    spec.flags = flags;
+    spec.name = name ? std::string(name, strnlen(name, 15)) : "";
+    return map_create(spec);
 }
 
 int map_elem(int cmd, int fd, const void* key, const void* value, unsigned long long flags) {

@@ -97,7 +97,20 @@ inline __u64 uptr(const void* p) {
     return static_cast<__u64>(reinterpret_cast<uintptr_t>(p));
 }
 
+// The fields of a BPF_MAP_CREATE attr that tests set; the rest of the attr is zero.
+struct CreateSpec {
+    unsigned type = 0, key_size = 0, value_size = 0, max_entries = 0, flags = 0;
+    uint64_t extra = 0;
+    unsigned ifindex = 0, numa_node = 0;
+    std::string name;  // copied as given, at most 16 bytes (16 leave no NUL: the kernel's EINVAL)
+};
+// A zeroed attr with the spec's fields set (for tests that send it to both the kernel and
+// bpfmap, or with another size).
+union bpf_attr create_attr(const CreateSpec& s);
+
 // Convenience wrappers over bpfmap's bpf() for tests; each returns bpf()'s result, errno set.
+int map_create(const CreateSpec& s);
+// `name` (optional) is cut to 15 bytes.
 int map_create(unsigned type, unsigned key_size, unsigned value_size, unsigned max_entries,
                unsigned flags = 0, const char* name = nullptr);
 // One element command (LOOKUP, UPDATE, DELETE, LOOKUP_AND_DELETE, ...) with map_fd, key, value
