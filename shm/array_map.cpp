@@ -51,27 +51,17 @@ constexpr uint32_t kArrayCreateFlagMask = BPF_F_NUMA_NODE | BPF_F_RDONLY | BPF_F
 // Values of at most this many bytes are one atomic word (ArrayWordElems).
 constexpr uint32_t kWordValueMax = 8;
 
-class ArrayElems {
-  public:
+// What both of ARRAY's storages share: the name, the flags, the layout record, and the region
+// header (written and checked from the layout's stripe count and element size).
+struct ArrayCommon {
     static constexpr const char* kName = "array";
     static constexpr bool kPercpu = false;
-    static constexpr bool kWordValues = false;
     static constexpr uint32_t kCreateFlagMask = kArrayCreateFlagMask;
 
     struct Layout {
         uint32_t n_stripes;
         uint64_t elem_size, stripes_off, elems_off, total;
     };
-
-    static Layout layout_of(const MapSpec& s) {
-        Layout l{};
-        l.n_stripes = arr::stripes_for(s.max_entries);
-        l.elem_size = 8 + round8(s.value_size);
-        l.stripes_off = sizeof(ArrayHeader);
-        l.elems_off = l.stripes_off + uint64_t{l.n_stripes} * sizeof(PaddedMutex);
-        l.total = l.elems_off + uint64_t{s.max_entries} * l.elem_size;
-        return l;
-    }
 
     static void init_header(std::byte* region, const MapSpec& spec, const Layout& l) {
         auto* ah = new (region) ArrayHeader{};
@@ -87,6 +77,21 @@ class ArrayElems {
             ah->elem_size != l.elem_size)
             return "sizes out of range";
         return {};
+    }
+};
+
+class ArrayElems : public ArrayCommon {
+  public:
+    static constexpr bool kWordValues = false;
+
+    static Layout layout_of(const MapSpec& s) {
+        Layout l{};
+        l.n_stripes = arr::stripes_for(s.max_entries);
+        l.elem_size = 8 + round8(s.value_size);
+        l.stripes_off = sizeof(ArrayHeader);
+        l.elems_off = l.stripes_off + uint64_t{l.n_stripes} * sizeof(PaddedMutex);
+        l.total = l.elems_off + uint64_t{s.max_entries} * l.elem_size;
+        return l;
     }
 
     ArrayElems(const SegmentHeader& hdr, std::byte* region, const Layout& l)
@@ -113,17 +118,9 @@ class ArrayElems {
 };
 
 // ARRAY's elements of at most 8 bytes: one atomic word each (see the top of this file).
-class ArrayWordElems {
+class ArrayWordElems : public ArrayCommon {
   public:
-    static constexpr const char* kName = "array";
-    static constexpr bool kPercpu = false;
     static constexpr bool kWordValues = true;
-    static constexpr uint32_t kCreateFlagMask = kArrayCreateFlagMask;
-
-    struct Layout {
-        uint32_t n_stripes;
-        uint64_t elem_size, stripes_off, elems_off, total;
-    };
 
     static Layout layout_of(const MapSpec& s) {
         Layout l{};
@@ -132,15 +129,6 @@ class ArrayWordElems {
         l.stripes_off = l.elems_off = sizeof(ArrayHeader);
         l.total = l.elems_off + uint64_t{s.max_entries} * l.elem_size;
         return l;
-    }
-
-    static void init_header(std::byte* region, const MapSpec& spec, const Layout& l) {
-        ArrayElems::init_header(region, spec, ArrayElems::Layout{0, l.elem_size, 0, 0, 0});
-    }
-
-    static std::string header_problem(const std::byte* region, const SegmentHeader& hdr,
-                                      const Layout& l) {
-        return ArrayElems::header_problem(region, hdr, ArrayElems::Layout{0, l.elem_size, 0, 0, 0});
     }
 
     ArrayWordElems(const SegmentHeader& hdr, std::byte* region, const Layout& l)
